@@ -1,0 +1,3 @@
+module github.com/lettadev/wsproxy
+
+go 1.26
