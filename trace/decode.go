@@ -1,0 +1,261 @@
+package trace
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/lettadev/wsproxy/internal/jsonscan"
+)
+
+// ErrNotRecord is wrapped by errors for lines that are not trace records.
+var ErrNotRecord = errors.New("not a trace record")
+
+// ParseLine decodes one line (without or with its trailing newline) into r,
+// which is reset first. The record owns its payload: nothing aliases line.
+// Unknown fields are ignored; unknown kinds are returned as they are, so
+// that readers of a newer minor version can skip them.
+func ParseLine(line []byte, r *Record) error {
+	*r = Record{}
+	var (
+		haveKind, haveT bool
+		payloadField    string
+		needStruct      bool
+		body            [2]*Body // request, response
+	)
+	o := jsonscan.NewObject(line, 0)
+	for {
+		key, esc, vs, ve, ok := o.Next()
+		if !ok {
+			break
+		}
+		if esc {
+			if k, ok := jsonscan.Unquote(key); ok {
+				key = k
+			}
+		}
+		switch string(key) {
+		case "kind":
+			s, ok := jsonscan.StringValue(line, vs, ve)
+			if !ok {
+				return fieldErr("kind", "not a string")
+			}
+			r.Kind, haveKind = Kind(s), true
+		case "t":
+			s, ok := jsonscan.StringValue(line, vs, ve)
+			if !ok {
+				return fieldErr("t", "not a string")
+			}
+			t, err := ParseTime(s)
+			if err != nil {
+				return fieldErr("t", err.Error())
+			}
+			r.T, haveT = t, true
+		case "conn":
+			r.Conn = str(line, vs, ve)
+		case "from":
+			r.From = Side(str(line, vs, ve))
+		case "by":
+			r.By = Side(str(line, vs, ve))
+		case "op":
+			r.Op = Op(str(line, vs, ve))
+		case "size":
+			n, err := intField(line, vs, ve, "size")
+			if err != nil {
+				return err
+			}
+			r.Size = int(n)
+		case "wire_frames":
+			n, err := intField(line, vs, ve, "wire_frames")
+			if err != nil {
+				return err
+			}
+			r.WireFrames = int(n)
+		case "wire_size":
+			n, err := intField(line, vs, ve, "wire_size")
+			if err != nil {
+				return err
+			}
+			r.WireSize = int(n)
+		case "code":
+			n, err := intField(line, vs, ve, "code")
+			if err != nil {
+				return err
+			}
+			r.Code = int(n)
+		case "compressed":
+			r.Compressed = isTrue(line, vs, ve)
+		case "redacted":
+			r.Redacted = isTrue(line, vs, ve)
+		case "reason":
+			r.Reason = str(line, vs, ve)
+		case "message":
+			r.Message = str(line, vs, ve)
+		case "msg", "text", "data":
+			if payloadField != "" {
+				return fieldErr(string(key), "a record has one of msg, text and data, found "+payloadField+" too")
+			}
+			payloadField = string(key)
+			p, form, err := decodePayload(payloadField, line, vs, ve)
+			if err != nil {
+				return err
+			}
+			r.Payload, r.Form = p, form
+		case "request_msg", "request_text", "request_data", "response_msg", "response_text", "response_data":
+			k := string(key)
+			i, name := 0, k[len("request_"):]
+			if k[:3] == "res" {
+				i, name = 1, k[len("response_"):]
+			}
+			p, form, err := decodePayload(name, line, vs, ve)
+			if err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+			if body[i] == nil {
+				body[i] = &Body{Size: -1}
+			}
+			body[i].Data, body[i].Form = p, form
+		case "request_size", "response_size", "request_truncated", "response_truncated":
+			k := string(key)
+			i := 0
+			if k[:3] == "res" {
+				i = 1
+			}
+			if body[i] == nil {
+				body[i] = &Body{Size: -1}
+			}
+			if k[len(k)-4:] == "size" {
+				n, err := intField(line, vs, ve, k)
+				if err != nil {
+					return err
+				}
+				body[i].Size = n
+			} else {
+				body[i].Truncated = isTrue(line, vs, ve)
+			}
+		case "duration_ms":
+			f, err := strconv.ParseFloat(string(line[vs:ve]), 64)
+			if err != nil {
+				return fieldErr("duration_ms", "not a number")
+			}
+			r.HTTP = ensureHTTP(r.HTTP)
+			r.HTTP.Duration = time.Duration(f * float64(time.Millisecond))
+		case "format", "version", "created", "tool", "tool_version", "source", "url", "headers",
+			"upstream", "session", "method", "status":
+			needStruct = true
+		}
+	}
+	if err := o.Err(); err != nil {
+		return fmt.Errorf("%w: %v", ErrNotRecord, err)
+	}
+	if rest := jsonscan.SkipSpace(line, o.End()); rest != len(line) {
+		return fmt.Errorf("%w: trailing data at column %d", ErrNotRecord, rest+1)
+	}
+	if !haveKind {
+		return fmt.Errorf("%w: no \"kind\"", ErrNotRecord)
+	}
+	if !haveT && r.Kind != KindHeader {
+		return fieldErr("t", "missing")
+	}
+	switch r.Kind {
+	case KindHeader:
+		r.Header = new(Header)
+		if err := json.Unmarshal(line, r.Header); err != nil {
+			return fmt.Errorf("header: %w", err)
+		}
+		if !haveT {
+			r.T = r.Header.Created
+		}
+	case KindOpen:
+		r.Open = new(Open)
+		if err := json.Unmarshal(line, r.Open); err != nil {
+			return fmt.Errorf("open: %w", err)
+		}
+	case KindHTTP:
+		d := time.Duration(0)
+		if r.HTTP != nil {
+			d = r.HTTP.Duration
+		}
+		r.HTTP = new(HTTP)
+		if needStruct {
+			if err := json.Unmarshal(line, r.HTTP); err != nil {
+				return fmt.Errorf("http: %w", err)
+			}
+		}
+		r.HTTP.Duration = d
+		r.HTTP.RequestBody, r.HTTP.ResponseBody = body[0], body[1]
+	case KindFrame:
+		if r.From != Client && r.From != Server {
+			return fieldErr("from", fmt.Sprintf("%q is neither client nor server", r.From))
+		}
+		switch r.Op {
+		case OpText, OpBinary, OpPing, OpPong, OpClose:
+		default:
+			return fieldErr("op", fmt.Sprintf("unknown opcode %q", r.Op))
+		}
+		if r.Op == OpText && payloadField == "" {
+			r.Form = FormText
+		}
+		if r.Form == FormAuto {
+			r.Form = FormData
+		}
+	}
+	return nil
+}
+
+func ensureHTTP(h *HTTP) *HTTP {
+	if h == nil {
+		return new(HTTP)
+	}
+	return h
+}
+
+func fieldErr(field, msg string) error {
+	return fmt.Errorf("field %q: %s", field, msg)
+}
+
+func str(b []byte, vs, ve int) string {
+	s, _ := jsonscan.StringValue(b, vs, ve)
+	return string(s)
+}
+
+func isTrue(b []byte, vs, ve int) bool { return ve-vs == 4 && string(b[vs:ve]) == "true" }
+
+func intField(b []byte, vs, ve int, name string) (int64, error) {
+	n, ok := jsonscan.IntValue(b, vs, ve)
+	if !ok {
+		return 0, fieldErr(name, "not an integer")
+	}
+	return n, nil
+}
+
+// decodePayload copies a msg (raw JSON), text (string) or data (base64)
+// value out of the line.
+func decodePayload(field string, line []byte, vs, ve int) ([]byte, Form, error) {
+	switch field {
+	case "msg":
+		if line[vs] != '{' {
+			return nil, 0, fieldErr("msg", "not a JSON object")
+		}
+		return append([]byte(nil), line[vs:ve]...), FormMsg, nil
+	case "text":
+		s, ok := jsonscan.StringValue(line, vs, ve)
+		if !ok {
+			return nil, 0, fieldErr("text", "not a string")
+		}
+		return append(make([]byte, 0, len(s)), s...), FormText, nil
+	default:
+		s, ok := jsonscan.StringValue(line, vs, ve)
+		if !ok {
+			return nil, 0, fieldErr("data", "not a string")
+		}
+		p, err := base64.StdEncoding.AppendDecode(make([]byte, 0, base64.StdEncoding.DecodedLen(len(s))), s)
+		if err != nil {
+			return nil, 0, fieldErr("data", "bad base64: "+err.Error())
+		}
+		return p, FormData, nil
+	}
+}
