@@ -42,6 +42,11 @@ func newInflater(contextTakeover bool) *inflater {
 // without ever holding more than limit+1 bytes of output, plus size-class
 // slack.
 func (z *inflater) inflate(comp []byte, limit int64) (out []byte, detail string, kind error) {
+	if len(comp) == len(deflateTail) {
+		// No compressed bytes at all. RFC 7692 7.2.3.6 sends 0x00 for an
+		// empty message, but zlib-based peers also accept nothing.
+		return z.out[:0], "", nil
+	}
 	var dict []byte
 	if z.takeover {
 		dict = z.win

@@ -61,6 +61,8 @@ func randomSplits(rng *rand.Rand, n, maxChunk int) []int {
 	return s
 }
 
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
+
 func bytesSplits(n int) []int {
 	s := make([]int, n)
 	for i := range s {
