@@ -3,6 +3,6 @@ module github.com/lettadev/wsproxy
 go 1.26
 
 require (
-	github.com/gorilla/websocket v1.5.3 // indirect
-	github.com/klauspost/compress v1.20.4 // indirect
+	github.com/gorilla/websocket v1.5.3
+	github.com/klauspost/compress v1.20.4
 )

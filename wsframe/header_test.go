@@ -46,7 +46,7 @@ func TestParseHeader(t *testing.T) {
 		{"64-bit max", []byte{0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 9, 9, 9, 9},
 			Header{Fin: true, Opcode: OpBinary, Masked: true, MaskKey: [4]byte{9, 9, 9, 9}, PayloadLen: 1<<63 - 1, Len: 14}, 14, nil},
 		{"64-bit top bit", []byte{0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 1},
-			Header{Fin: true, Opcode: OpBinary, PayloadLen: -1 << 63 | 1, Len: 10}, 10, ErrBadLength},
+			Header{Fin: true, Opcode: OpBinary, PayloadLen: -1<<63 | 1, Len: 10}, 10, ErrBadLength},
 		{"64-bit top bit short", []byte{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1}, Header{}, 0, ErrShortHeader},
 		{"trailing bytes ignored", []byte{0x89, 0x01, 'x', 'y'}, Header{Fin: true, Opcode: OpPing, PayloadLen: 1, Len: 2}, 2, nil},
 	}
