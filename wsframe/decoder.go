@@ -258,6 +258,18 @@ func (d *Decoder) Event() *Event {
 // the number of bytes consumed so far.
 func (d *Decoder) Offset() int64 { return d.off }
 
+// PartialHeaderLen returns how many of the bytes consumed so far (0-13)
+// belong to a frame header that is not complete yet. A relay that must be
+// able to stop before a frame it rejects forwards all but these bytes and
+// holds them back until the header is complete, that is until the next
+// chunk's FrameEvent.
+func (d *Decoder) PartialHeaderLen() int {
+	if d.state != stHeader {
+		return 0
+	}
+	return d.hn
+}
+
 // End reports whether the stream may end here: it returns an *Error
 // wrapping ErrTruncated if the bytes consumed so far end inside a frame or
 // inside a fragmented message, and nil otherwise. Call it once Next has

@@ -453,3 +453,45 @@ func TestDecoderSteadyStateAllocs(t *testing.T) {
 		t.Errorf("%v allocations per stream", a)
 	}
 }
+
+// TestRelayStopsBeforeOversizeFrame runs the relay pattern of the package
+// doc at every read size: the bytes forwarded must be exactly those before
+// the oversized frame, even when its header straddles reads.
+func TestRelayStopsBeforeOversizeFrame(t *testing.T) {
+	const limit = 1000
+	var stream []byte
+	for i := 0; i < 5; i++ {
+		stream = concat(stream, cframe(OpText, true, strings.Repeat("a", 130*i)), cframe(OpPing, false, "x"))
+	}
+	cut := len(stream)
+	stream = concat(stream, AppendFrame(nil, Header{Fin: true, Opcode: OpBinary, Masked: true}, make([]byte, 70000)), cframe(OpText, true, "never"))
+	for readSize := 1; readSize <= 40; readSize++ {
+		dec := NewDecoder(Config{Sender: Client, MaxMessageSize: limit})
+		buf := make([]byte, 64)
+		held, pos := 0, 0
+		var out []byte
+		for pos < len(stream) {
+			n := copy(buf[held:held+readSize], stream[pos:])
+			pos += n
+			base := dec.Offset() - int64(held)
+			dec.Feed(buf[held : held+n])
+			stop := -1
+			for dec.Next() {
+				if ev := dec.Event(); ev.Kind == FrameEvent && ev.Header.PayloadLen > limit && stop < 0 {
+					stop = int(ev.Offset - base)
+				}
+			}
+			if stop >= 0 {
+				out = append(out, buf[:stop]...)
+				break
+			}
+			total := held + n
+			held = dec.PartialHeaderLen()
+			out = append(out, buf[:total-held]...)
+			copy(buf, buf[total-held:total])
+		}
+		if !bytes.Equal(out, stream[:cut]) {
+			t.Fatalf("read size %d: forwarded %d bytes, want the %d before the frame", readSize, len(out), cut)
+		}
+	}
+}

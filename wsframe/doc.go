@@ -14,20 +14,28 @@
 //     stream offset. The decoder then carries on with the next frame, so
 //     one bad frame does not hide the rest of the stream.
 //
-// A relay loop:
+// A relay loop (Example shows it in full):
 //
 //	dec := wsframe.NewDecoder(wsframe.Config{Sender: wsframe.Client, Deflate: params})
+//	held := 0 // buf[:held] was fed but not forwarded: part of a frame header
 //	for {
-//		n, err := src.Read(buf)
-//		base := dec.Offset()
-//		dec.Feed(buf[:n])
+//		n, err := src.Read(buf[held:])
+//		base := dec.Offset() - int64(held) // stream offset of buf[0]
+//		dec.Feed(buf[held : held+n])
 //		for dec.Next() {
 //			ev := dec.Event()
-//			// act on ev; buf[:ev.Offset-base] is everything before ev's frame
+//			// act on ev; to refuse a frame, forward buf[:ev.Offset-base]
+//			// and stop
 //		}
-//		dst.Write(buf[:n]) // the bytes are relayed unchanged
+//		total := held + n
+//		held = dec.PartialHeaderLen()
+//		dst.Write(buf[:total-held]) // relayed unchanged
+//		copy(buf, buf[total-held:total])
 //		...
 //	}
+//
+// A relay that never refuses frames can skip the held bytes and forward
+// each chunk whole.
 //
 // Payloads handed out alias the decoder's buffers until the next Next or
 // Feed; Event.Clone and Message.Clone copy them.
