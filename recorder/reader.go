@@ -71,6 +71,7 @@ type Reader struct {
 	offset   int64 // uncompressed bytes consumed
 	maxLine  int
 	buf      []byte
+	dec      trace.Decoder
 	warnings []Warning
 	done     bool
 	err      error // terminal error (not io.EOF)
@@ -118,7 +119,7 @@ func newReader(rd io.Reader, name string) (*Reader, error) {
 	var src io.Reader = peek
 	switch {
 	case bytes.HasPrefix(magic, zstdMagic):
-		dec, err := zstd.NewReader(peek, zstd.WithDecoderConcurrency(2), zstd.WithDecoderMaxMemory(1<<30))
+		dec, err := zstd.NewReader(peek, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
 		if err != nil {
 			return nil, fmt.Errorf("%s: zstd: %w", name, err)
 		}
@@ -134,6 +135,9 @@ func newReader(rd io.Reader, name string) (*Reader, error) {
 	rec, err := r.Next()
 	if err != nil {
 		r.closeDecoders()
+		if err == io.EOF && r.Truncated() {
+			return nil, fmt.Errorf("%s: %w: the file is cut before its first complete record (%s)", name, ErrNotTrace, r.warnings[0].Msg)
+		}
 		if err == io.EOF {
 			return nil, fmt.Errorf("%s: %w: the file is empty", name, ErrNotTrace)
 		}
@@ -209,7 +213,7 @@ func (r *Reader) Next() (*trace.Record, error) {
 		if err, ok := r.tooLong(line, start); ok {
 			return nil, err
 		}
-		perr := trace.ParseLine(line, rec)
+		perr := r.dec.ParseLine(line, rec)
 		if perr == nil {
 			rec.Line = r.line
 			if !complete && readErr != nil && !errors.Is(readErr, io.EOF) {

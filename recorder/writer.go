@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -77,13 +76,13 @@ type Writer struct {
 	err     error // first write error (sticky)
 	stats   Stats
 
-	kick chan struct{} // data available
-	done chan struct{} // background goroutine exited
+	kick      chan struct{} // a block's worth is waiting
+	threshold int           // pending bytes that make a block worth writing
+	done      chan struct{} // background goroutine exited
 
 	file  io.Closer
 	out   *countingWriter
 	enc   *zstd.Encoder
-	plain *bufio.Writer
 	flush chan chan error
 }
 
@@ -132,6 +131,7 @@ func newWriter(w io.Writer, name string, closer io.Closer, opts Options) (*Write
 		out:   &countingWriter{w: w},
 	}
 	wr.space = sync.NewCond(&wr.mu)
+	wr.threshold = min(blockSize, opts.BufferSize/2)
 	switch opts.Compression {
 	case Zstd:
 		enc, err := zstd.NewWriter(wr.out, zstd.WithEncoderLevel(opts.Level), zstd.WithEncoderConcurrency(1))
@@ -140,7 +140,6 @@ func newWriter(w io.Writer, name string, closer io.Closer, opts Options) (*Write
 		}
 		wr.enc = enc
 	case Plain:
-		wr.plain = bufio.NewWriterSize(wr.out, 256<<10)
 	default:
 		return nil, fmt.Errorf("trace %s: unknown compression %d", name, opts.Compression)
 	}
@@ -187,15 +186,22 @@ func (w *Writer) write(r *trace.Record, block bool) error {
 			w.mu.Unlock()
 			return ErrBufferFull
 		}
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
 		w.space.Wait()
 	}
 	w.pending = append(w.pending, line...)
 	w.stats.Records++
 	w.stats.Bytes += int64(len(line))
+	full := len(w.pending) >= w.threshold
 	w.mu.Unlock()
-	select {
-	case w.kick <- struct{}{}:
-	default:
+	if full {
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }
@@ -248,30 +254,30 @@ func (w *Writer) Close() error {
 	return w.Err()
 }
 
-// run is the writer's goroutine: it moves pending bytes to the encoder,
-// flushes on the timer and on request, and finishes on Close.
+// blockSize bounds the bytes written between two encoder flushes. It is
+// below zstd's 128 KiB block size, so the encoder never emits a block on
+// its own: every block ends at a line boundary and a crash can only lose
+// whole records, never leave half a line that other tools choke on.
+const blockSize = 120 << 10
+
+// run is the writer's goroutine: it writes pending bytes in line-aligned
+// blocks when a block's worth is waiting, on the flush timer, on request
+// and on Close.
 func (w *Writer) run() {
 	defer close(w.done)
 	tick := time.NewTicker(w.opts.FlushInterval)
 	defer tick.Stop()
-	dirty := false
 	for {
 		var flushReq chan error
+		all := true
 		select {
 		case <-w.kick:
+			all = false // only whole blocks; the rest waits for the timer
 		case <-tick.C:
-			if dirty {
-				w.fail(w.flushOut())
-				dirty = false
-			}
-			continue
 		case flushReq = <-w.flush:
 		}
-		closing := w.drain()
-		dirty = true
+		closing := w.drain(all)
 		if flushReq != nil {
-			w.fail(w.flushOut())
-			dirty = false
 			flushReq <- w.Err()
 		}
 		if closing {
@@ -281,57 +287,78 @@ func (w *Writer) run() {
 	}
 }
 
-// drain writes all pending bytes; it reports whether the writer is closing.
-func (w *Writer) drain() bool {
-	for {
-		w.mu.Lock()
-		buf := w.pending
-		w.pending = w.spare[:0]
-		closing := w.closed
-		failed := w.err != nil
-		w.space.Broadcast()
+// drain writes pending bytes as line-aligned blocks, each flushed to the
+// file. Unless all is set, a final partial block stays pending. It reports
+// whether the writer is closing (and then writes everything).
+func (w *Writer) drain(all bool) bool {
+	w.mu.Lock()
+	closing := w.closed
+	all = all || closing
+	if len(w.pending) == 0 || (!all && len(w.pending) < w.threshold) {
 		w.mu.Unlock()
-		if len(buf) == 0 {
-			return closing
-		}
-		if failed {
-			// Accepted before the failure, but never written.
-			w.mu.Lock()
-			w.stats.Dropped += int64(bytes.Count(buf, []byte{'\n'}))
-			w.mu.Unlock()
-		} else {
-			var err error
-			if w.enc != nil {
-				_, err = w.enc.Write(buf)
-			} else {
-				_, err = w.plain.Write(buf)
-			}
-			w.fail(err)
-		}
-		w.mu.Lock()
-		w.spare = buf[:0]
-		w.mu.Unlock()
+		return closing
 	}
+	buf := w.pending
+	w.pending, w.spare = w.spare[:0], nil
+	failed := w.err != nil
+	w.mu.Unlock()
+
+	rest := buf
+	for len(rest) > 0 && !failed {
+		n := len(rest)
+		if n > blockSize {
+			// Cut after the last newline within the block; a single line
+			// longer than a block is written whole.
+			n = bytes.LastIndexByte(rest[:blockSize], '\n') + 1
+			if n == 0 {
+				n = bytes.IndexByte(rest, '\n') + 1
+				if n == 0 {
+					n = len(rest)
+				}
+			}
+		}
+		if !all && n < w.threshold && n == len(rest) {
+			break // a partial block: keep it for later
+		}
+		err := w.writeBlock(rest[:n])
+		w.fail(err)
+		failed = err != nil
+		rest = rest[n:]
+	}
+
+	w.mu.Lock()
+	if failed {
+		// Accepted before the failure, but never written.
+		w.stats.Dropped += int64(bytes.Count(rest, []byte{'\n'}))
+		rest = nil
+	}
+	if len(rest) > 0 {
+		// Put the unwritten tail back in front of what arrived meanwhile.
+		tail := append(append(make([]byte, 0, len(rest)+len(w.pending)), rest...), w.pending...)
+		w.pending = tail
+	}
+	w.spare = buf[:0]
+	w.space.Broadcast()
+	w.mu.Unlock()
+	return closing
 }
 
-func (w *Writer) flushOut() error {
-	if w.Err() != nil {
-		return nil
+// writeBlock writes whole lines and flushes them to the file.
+func (w *Writer) writeBlock(b []byte) error {
+	if w.enc == nil {
+		_, err := w.out.Write(b)
+		return err
 	}
-	if w.enc != nil {
-		return w.enc.Flush()
+	if _, err := w.enc.Write(b); err != nil {
+		return err
 	}
-	return w.plain.Flush()
+	return w.enc.Flush()
 }
 
 func (w *Writer) finish() error {
 	var err error
-	if w.Err() == nil {
-		if w.enc != nil {
-			err = w.enc.Close()
-		} else {
-			err = w.plain.Flush()
-		}
+	if w.Err() == nil && w.enc != nil {
+		err = w.enc.Close()
 	}
 	if w.file != nil {
 		if cerr := w.file.Close(); err == nil && cerr != nil {

@@ -19,6 +19,36 @@ var ErrNotRecord = errors.New("not a trace record")
 // Unknown fields are ignored; unknown kinds are returned as they are, so
 // that readers of a newer minor version can skip them.
 func ParseLine(line []byte, r *Record) error {
+	var d Decoder
+	return d.ParseLine(line, r)
+}
+
+// Decoder is ParseLine with memory: it interns connection names, so that
+// reading a long trace does not allocate a string per record for them.
+// The zero value is ready to use; a Decoder is not safe for concurrent use.
+type Decoder struct {
+	conns map[string]string
+}
+
+// maxInterned bounds the connection names a Decoder remembers.
+const maxInterned = 1 << 12
+
+func (d *Decoder) conn(b []byte) string {
+	if s, ok := d.conns[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if d.conns == nil {
+		d.conns = make(map[string]string)
+	}
+	if len(d.conns) < maxInterned {
+		d.conns[s] = s
+	}
+	return s
+}
+
+// ParseLine is the package's ParseLine.
+func (d *Decoder) ParseLine(line []byte, r *Record) error {
 	*r = Record{}
 	var (
 		haveKind, haveT bool
@@ -43,7 +73,7 @@ func ParseLine(line []byte, r *Record) error {
 			if !ok {
 				return fieldErr("kind", "not a string")
 			}
-			r.Kind, haveKind = Kind(s), true
+			r.Kind, haveKind = kindOf(s), true
 		case "t":
 			s, ok := jsonscan.StringValue(line, vs, ve)
 			if !ok {
@@ -55,13 +85,14 @@ func ParseLine(line []byte, r *Record) error {
 			}
 			r.T, haveT = t, true
 		case "conn":
-			r.Conn = str(line, vs, ve)
+			s, _ := jsonscan.StringValue(line, vs, ve)
+			r.Conn = d.conn(s)
 		case "from":
-			r.From = Side(str(line, vs, ve))
+			r.From = sideOf(line, vs, ve)
 		case "by":
-			r.By = Side(str(line, vs, ve))
+			r.By = sideOf(line, vs, ve)
 		case "op":
-			r.Op = Op(str(line, vs, ve))
+			r.Op = opOf(line, vs, ve)
 		case "size":
 			n, err := intField(line, vs, ve, "size")
 			if err != nil {
@@ -258,4 +289,54 @@ func decodePayload(field string, line []byte, vs, ve int) ([]byte, Form, error) 
 		}
 		return p, FormData, nil
 	}
+}
+
+// kindOf, sideOf and opOf return the package's constants for known values,
+// so that common records allocate no strings for them.
+func kindOf(s []byte) Kind {
+	switch string(s) {
+	case "frame":
+		return KindFrame
+	case "open":
+		return KindOpen
+	case "close":
+		return KindClose
+	case "header":
+		return KindHeader
+	case "error":
+		return KindError
+	case "http":
+		return KindHTTP
+	}
+	return Kind(s)
+}
+
+func sideOf(b []byte, vs, ve int) Side {
+	s, _ := jsonscan.StringValue(b, vs, ve)
+	switch string(s) {
+	case "client":
+		return Client
+	case "server":
+		return Server
+	case "proxy":
+		return Proxy
+	}
+	return Side(s)
+}
+
+func opOf(b []byte, vs, ve int) Op {
+	s, _ := jsonscan.StringValue(b, vs, ve)
+	switch string(s) {
+	case "text":
+		return OpText
+	case "binary":
+		return OpBinary
+	case "ping":
+		return OpPing
+	case "pong":
+		return OpPong
+	case "close":
+		return OpClose
+	}
+	return Op(s)
 }

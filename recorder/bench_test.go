@@ -1,0 +1,122 @@
+package recorder
+
+import (
+	"bytes"
+	"io"
+	"sync"
+	"testing"
+
+	"github.com/lettadev/wsproxy/internal/synth"
+	"github.com/lettadev/wsproxy/trace"
+)
+
+var (
+	benchOnce sync.Once
+	benchRecs []*trace.Record
+)
+
+// benchFrames returns 200,000 realistic frame records of synthetic session
+// traffic (about 300 bytes of JSON each on average), made once.
+func benchFrames() []*trace.Record {
+	benchOnce.Do(func() { benchRecs = frames(200000) })
+	return benchRecs
+}
+
+func frames(n int) []*trace.Record {
+	g := synth.New(1)
+	out := make([]*trace.Record, 0, n)
+	for len(out) < n {
+		if r := g.Next(); r.Kind == trace.KindFrame {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func avgPayload(recs []*trace.Record) float64 {
+	total := 0
+	for _, r := range recs {
+		total += len(r.Payload)
+	}
+	return float64(total) / float64(len(recs))
+}
+
+// BenchmarkWrite measures writing frame records through a zstd Writer
+// (to memory, so the disk does not dominate) and reports the compression
+// ratio on realistic traffic.
+func BenchmarkWrite(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		opts Options
+	}{{"zstd", Options{}}, {"plain", Options{Compression: Plain}}} {
+		b.Run(c.name, func(b *testing.B) {
+			recs := benchFrames()
+			w, err := NewWriter(io.Discard, "bench", c.opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := w.Write(recs[i%len(recs)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := w.Close(); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			s := w.Stats()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+			b.ReportMetric(avgPayload(recs), "payload-bytes")
+			b.ReportMetric(float64(s.Written)/float64(s.Bytes), "compressed/raw")
+		})
+	}
+}
+
+// BenchmarkRead measures reading records back from a zstd and a plain
+// trace of realistic traffic.
+func BenchmarkRead(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		opts Options
+	}{{"zstd", Options{}}, {"plain", Options{Compression: Plain}}} {
+		b.Run(c.name, func(b *testing.B) {
+			recs := benchFrames()
+			var out bytes.Buffer
+			w, _ := NewWriter(&out, "bench", c.opts)
+			w.Write(trace.NewHeader("bench", "0", trace.SourceSimulator, recs[0].T))
+			for _, r := range recs {
+				w.Write(r)
+			}
+			if err := w.Close(); err != nil {
+				b.Fatal(err)
+			}
+			data := out.Bytes()
+			b.SetBytes(int64(len(data) / len(recs)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			var r *Reader
+			for i := 0; i < b.N; i++ {
+				if r == nil {
+					var err error
+					if r, err = NewReader(bytes.NewReader(data), "bench"); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if _, err := r.Next(); err == io.EOF {
+					r.Close()
+					r = nil
+					i--
+				} else if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if r != nil {
+				r.Close()
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
