@@ -138,6 +138,9 @@ type TypeInfo struct {
 	Starts []string
 	// NeedsRuntime is true when the command must carry a runtime object.
 	NeedsRuntime bool
+	// NeedsRequestID is true when the command must carry a request_id (the
+	// device ignores such a command without one).
+	NeedsRequestID bool
 
 	// For replies: the commands this type answers (filled from Replies).
 	ReplyTo []string

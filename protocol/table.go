@@ -30,10 +30,11 @@ const (
 	relay  = SrcRelay
 )
 
-// command is a one-shot command answered by <name>_response, by request_id.
+// command is a one-shot command answered by <name>_response, by request_id,
+// which it must carry.
 func command(name string, src Source) TypeInfo {
 	return TypeInfo{Name: name, Role: RoleCommand, Channel: ChannelControl, Source: src,
-		Replies: []string{name + "_response"}}
+		Replies: []string{name + "_response"}, NeedsRequestID: true}
 }
 
 // runtimeCommand is a command that must carry a runtime object.
@@ -112,7 +113,7 @@ func buildTable() []TypeInfo {
 			Replies: []string{"cwd_changed"}, ReplyOptional: true},
 		TypeInfo{Name: "cwd_changed", Role: RoleReply, Channel: ChannelControl, Source: ref | legacy, Legacy: true},
 		TypeInfo{Name: "recover_pending_approvals", Role: RoleCommand, Channel: ChannelControl, Source: ref | legacy, Legacy: true,
-			Replies: []string{"recover_pending_approvals_ack"}},
+			Replies: []string{"recover_pending_approvals_ack"}, NeedsRequestID: true},
 		TypeInfo{Name: "recover_pending_approvals_ack", Role: RoleReply, Channel: ChannelControl, Source: ref | legacy, Legacy: true},
 		runtimeCommand("runtime_start", v2), reply("runtime_start_response", v2),
 	)
@@ -130,7 +131,8 @@ func buildTable() []TypeInfo {
 			Envelope: true, AnsweredBy: "input"},
 		TypeInfo{Name: "external_tool_call_request", Role: RoleDeviceRequest, Channel: ChannelControl, Source: v2,
 			AnsweredBy: "external_tool_call_response"},
-		TypeInfo{Name: "external_tool_call_response", Role: RoleCommand, Channel: ChannelControl, Source: v2, Correlate: Uncorrelated},
+		TypeInfo{Name: "external_tool_call_response", Role: RoleCommand, Channel: ChannelControl, Source: v2, Correlate: Uncorrelated,
+			NeedsRequestID: true},
 		event("error", ChannelControl, ref, false),
 		event("run_request_error", ChannelControl, ref, false),
 		event("file_ops", ChannelControl, both, false),
@@ -167,8 +169,9 @@ func buildTable() []TypeInfo {
 		"search_files", "grep_in_files")...)
 	add(
 		TypeInfo{Name: "watch_file", Role: RoleCommand, Channel: ChannelControl, Source: v2, Correlate: Uncorrelated,
-			Starts: []string{"file_changed"}},
-		TypeInfo{Name: "unwatch_file", Role: RoleCommand, Channel: ChannelControl, Source: v2, Correlate: Uncorrelated},
+			NeedsRequestID: true, Starts: []string{"file_changed"}},
+		TypeInfo{Name: "unwatch_file", Role: RoleCommand, Channel: ChannelControl, Source: v2, Correlate: Uncorrelated,
+			NeedsRequestID: true},
 	)
 
 	// Memory and MemFS.
@@ -212,7 +215,7 @@ func buildTable() []TypeInfo {
 	add(runtimeCommand("teleport_probe", v2), reply("teleport_probe_response", v2))
 	add(
 		TypeInfo{Name: "teleport_request", Role: RoleCommand, Channel: ChannelControl, Source: v2, NeedsRuntime: true,
-			Correlate: Uncorrelated, Starts: []string{"teleport_ready"}},
+			NeedsRequestID: true, Correlate: Uncorrelated, Starts: []string{"teleport_ready"}},
 		TypeInfo{Name: "teleport_failed", Role: RoleCommand, Channel: ChannelControl, Source: v2, NeedsRuntime: true,
 			Correlate: Uncorrelated},
 	)
@@ -222,6 +225,13 @@ func buildTable() []TypeInfo {
 		"message", "queue_item_enqueued", "queue_batch_dequeued", "queue_blocked", "queue_cleared",
 		"queue_item_dropped"} {
 		add(legacyEvent(n))
+	}
+	// request_id is optional for these one-shot commands in v2.
+	for i := range t {
+		switch t[i].Name {
+		case "list_in_directory":
+			t[i].NeedsRequestID = false
+		}
 	}
 	return t
 }
