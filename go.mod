@@ -6,3 +6,5 @@ require (
 	github.com/gorilla/websocket v1.5.3
 	github.com/klauspost/compress v1.20.4
 )
+
+require go.uber.org/goleak v1.3.0 // indirect

@@ -158,6 +158,13 @@ func NewCompressor(level int, contextTakeover bool) (*Compressor, error) {
 	return c, nil
 }
 
+// Reset discards the compression context: the next message starts a new
+// DEFLATE stream.
+func (c *Compressor) Reset() {
+	c.buf.Reset()
+	c.w.Reset(&c.buf)
+}
+
 // Compress appends to dst the compressed payload of message msg: DEFLATE
 // data ended by a sync flush, with the trailing 0x00 0x00 0xff 0xff removed
 // (RFC 7692 7.2.1). Send it with RSV1 set on the message's first frame.
