@@ -1,0 +1,82 @@
+package redact
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestJSON(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{`{"type":"ping"}`, `{"type":"ping"}`},
+		{`{"type":"connect_provider","request_id":"r","api_key":"sk-live-123","options":{"token":"abc","max_tokens":5}}`,
+			`{"type":"connect_provider","request_id":"r","api_key":"[REDACTED]","options":{"token":"[REDACTED]","max_tokens":5}}`},
+		{`{"type":"secret_list_response","request_id":"r","success":true,"secrets":[{"key":"GITHUB","value":"ghp_x"},{"key":"B","value":"y"}]}`,
+			`{"type":"secret_list_response","request_id":"r","success":true,"secrets":[{"key":"GITHUB","value":"[REDACTED]"},{"key":"B","value":"[REDACTED]"}]}`},
+		{`{"type":"secret_apply","request_id":"r","agent_id":"a","set":{"A":"1","B":"2"},"unset":["C"]}`,
+			`{"type":"secret_apply","request_id":"r","agent_id":"a","set":{"A":"[REDACTED]","B":"[REDACTED]"},"unset":["C"]}`},
+		{`{"type":"x","items":[{"Password" : "hunter2"}, 3],"idempotency_key":"k","refresh_token":null}`,
+			`{"type":"x","items":[{"Password" : "[REDACTED]"}, 3],"idempotency_key":"k","refresh_token":null}`},
+		{`{"type":"x","auth":{"client_secret":{"nested":1}}}`, `{"type":"x","auth":{"client_secret":"[REDACTED]"}}`},
+		{`not json token`, `not json token`},
+		{`{"broken":"token`, `{"broken":"token`},
+	}
+	for _, c := range cases {
+		got, changed := JSON([]byte(c.in))
+		if string(got) != c.want {
+			t.Errorf("JSON(%s)\n got %s\nwant %s", c.in, got, c.want)
+		}
+		if changed != (c.in != c.want) {
+			t.Errorf("JSON(%s) changed=%v", c.in, changed)
+		}
+		if changed && json.Valid([]byte(c.in)) && !json.Valid(got) {
+			t.Errorf("redacted JSON invalid: %s", got)
+		}
+	}
+}
+
+func TestURLAndHeaders(t *testing.T) {
+	u, ch := URL("/v1/environments/c/status/ws?agentId=a&token=sk-123&channel=stream")
+	if ch != true || strings.Contains(u, "sk-123") || !strings.Contains(u, "agentId=a") || !strings.Contains(u, "channel=stream") {
+		t.Errorf("URL: %s %v", u, ch)
+	}
+	if u, ch := URL("/ws?agentId=a"); ch || u != "/ws?agentId=a" {
+		t.Errorf("URL changed %s", u)
+	}
+	h := http.Header{"Authorization": {"Bearer sk-1"}, "Cookie": {"s=1"}, "User-Agent": {"x"}}
+	out, ch := Headers(h)
+	if !ch || out["Authorization"][0] != Placeholder || out["Cookie"][0] != Placeholder || out["User-Agent"][0] != "x" {
+		t.Errorf("Headers: %v", out)
+	}
+	if h["Authorization"][0] != "Bearer sk-1" {
+		t.Error("input modified")
+	}
+}
+
+func TestIsSecretKey(t *testing.T) {
+	for _, k := range []string{"token", "Token", "api_key", "API-KEY", "github_token", "client_secret", "password", "Authorization"} {
+		if !IsSecretKey(k) {
+			t.Errorf("%s not secret", k)
+		}
+	}
+	for _, k := range []string{"max_tokens", "total_tokens", "idempotency_key", "key", "type", "secrets", "tokenizer"} {
+		if IsSecretKey(k) {
+			t.Errorf("%s secret", k)
+		}
+	}
+}
+
+func FuzzJSON(f *testing.F) {
+	f.Add([]byte(`{"type":"x","token":"a","b":[{"password":1}]}`))
+	f.Add([]byte(`{"type":"secret_apply","set":{"a":"b"}}`))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		out, changed := JSON(p)
+		if !changed && string(out) != string(p) {
+			t.Fatal("unchanged payload differs")
+		}
+		if changed && json.Valid(p) && !json.Valid(out) {
+			t.Fatalf("valid %q redacted to invalid %q", p, out)
+		}
+	})
+}
