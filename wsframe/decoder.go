@@ -403,7 +403,7 @@ func (d *Decoder) beginFrame(h Header, start int64, perr error) {
 		if h.PayloadLen > MaxControlPayload {
 			d.violation(start, ErrControlTooLong, fmt.Sprintf("%s frame of %d bytes", op, h.PayloadLen))
 		}
-		d.ctrl = d.ctrl[:0]
+		d.ctrl = reuse(d.ctrl)
 		d.dest = destCtrl
 	case op != OpContinuation: // text or binary
 		if h.RSV2 || h.RSV3 || (h.RSV1 && d.infl == nil) {
@@ -427,7 +427,7 @@ func (d *Decoder) beginFrame(h Header, start int64, perr error) {
 		d.msgFrames = 0
 		d.msgWire = 0
 		d.msgFirst = start
-		d.msg = d.msg[:0]
+		d.msg = reuse(d.msg)
 		d.dest = destMsg
 	default: // continuation
 		if h.RSV1 || h.RSV2 || h.RSV3 {
@@ -552,6 +552,16 @@ func (d *Decoder) finishMessage(last int64) {
 		First:      d.msgFirst,
 		Last:       last,
 	}})
+}
+
+// reuse empties a buffer for the next message. A buffer over 64 KiB whose
+// last message used less than a quarter of it is dropped, so that one
+// large message does not pin its memory for the rest of the stream.
+func reuse(b []byte) []byte {
+	if cap(b) > 64<<10 && len(b) < cap(b)/4 {
+		return nil
+	}
+	return b[:0]
 }
 
 // memSize returns the bytes held in the decoder's buffers (for tests).

@@ -495,3 +495,34 @@ func TestRelayStopsBeforeOversizeFrame(t *testing.T) {
 		}
 	}
 }
+
+func TestLargeBufferReleased(t *testing.T) {
+	d := NewDecoder(Config{Sender: Server, Deflate: &DeflateParams{}})
+	comp, _ := NewCompressor(1, true)
+	big := make([]byte, 4<<20)
+	for i := range big {
+		big[i] = byte(i * 7 % 251)
+	}
+	bigComp, _ := comp.Compress(nil, big)
+	small, _ := comp.Compress(nil, []byte("small"))
+	feed := func(s []byte) {
+		d.Feed(s)
+		for d.Next() {
+			if e := d.Event(); e.Kind == ErrorEvent {
+				t.Fatal(e.Err)
+			}
+		}
+	}
+	feed(AppendFrame(nil, Header{Fin: true, Opcode: OpBinary}, big))
+	feed(AppendFrame(nil, Header{Fin: true, RSV1: true, Opcode: OpBinary}, bigComp))
+	if m := d.memSize(); m < 8<<20 {
+		t.Fatalf("memSize %d after two large messages", m)
+	}
+	for i := 0; i < 2; i++ {
+		feed(AppendFrame(nil, Header{Fin: true, Opcode: OpText}, []byte("small")))
+		feed(AppendFrame(nil, Header{Fin: true, RSV1: true, Opcode: OpText}, small))
+	}
+	if m := d.memSize(); m > 1<<20 {
+		t.Errorf("memSize %d: large buffers kept after small messages", m)
+	}
+}

@@ -45,7 +45,8 @@ func (z *inflater) inflate(comp []byte, limit int64) (out []byte, detail string,
 	if len(comp) == len(deflateTail) {
 		// No compressed bytes at all. RFC 7692 7.2.3.6 sends 0x00 for an
 		// empty message, but zlib-based peers also accept nothing.
-		return z.out[:0], "", nil
+		z.out = reuse(z.out)
+		return z.out, "", nil
 	}
 	var dict []byte
 	if z.takeover {
@@ -57,7 +58,7 @@ func (z *inflater) inflate(comp []byte, limit int64) (out []byte, detail string,
 	} else if err := z.fr.(flate.Resetter).Reset(&z.src, dict); err != nil {
 		return nil, err.Error(), ErrInflate
 	}
-	out = z.out[:0]
+	out = reuse(z.out)
 	for {
 		if len(out) == cap(out) {
 			want := min(int64(max(2*cap(out), 2*len(comp), 512)), limit+1)
@@ -69,7 +70,7 @@ func (z *inflater) inflate(comp []byte, limit int64) (out []byte, detail string,
 		n, err := z.fr.Read(out[len(out):cap(out)])
 		out = out[:len(out)+n]
 		if int64(len(out)) > limit {
-			z.out = out[:0]
+			z.out = out
 			z.forget()
 			return nil, fmt.Sprintf("inflates to more than %d bytes", limit), ErrMessageTooBig
 		}
@@ -77,7 +78,7 @@ func (z *inflater) inflate(comp []byte, limit int64) (out []byte, detail string,
 			break
 		}
 		if err != nil {
-			z.out = out[:0]
+			z.out = out
 			detail := err.Error()
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				detail = "compressed data ends inside a DEFLATE block"
