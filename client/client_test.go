@@ -1,0 +1,59 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/lettadev/wsproxy/client"
+	"github.com/lettadev/wsproxy/sim"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func startSim(t *testing.T, s *sim.Server) string {
+	t.Helper()
+	u, err := s.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return u
+}
+
+func TestDefaultScript(t *testing.T) {
+	for _, dialect := range []sim.Dialect{sim.DialectV2, sim.DialectReference} {
+		for _, single := range []bool{false, true} {
+			name := fmt.Sprintf("%s/single=%v", dialect, single)
+			t.Run(name, func(t *testing.T) {
+				s := &sim.Server{Token: "tok", Dialect: dialect}
+				u := startSim(t, s)
+				c := &client.Client{URL: u, Token: "tok", RequestTimeout: 2 * time.Second}
+				if single {
+					c.Channels = []string{""}
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				rep, err := c.Run(ctx, nil)
+				if err != nil {
+					t.Fatalf("run: %v\n%s", err, rep)
+				}
+				if !rep.OK() {
+					t.Fatalf("assertions failed:\n%s", rep)
+				}
+				t.Logf("%s", rep)
+				if rep.Reconnects != 1 || rep.Turns != 3 || rep.Approvals != 2 {
+					t.Errorf("reconnects %d turns %d approvals %d", rep.Reconnects, rep.Turns, rep.Approvals)
+				}
+				if len(s.Faults()) != 0 {
+					t.Errorf("faults without knobs: %v", s.Faults())
+				}
+				_ = strings.Join
+			})
+		}
+	}
+}
