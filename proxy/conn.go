@@ -1,0 +1,199 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/lettadev/wsproxy/trace"
+	"github.com/lettadev/wsproxy/wsframe"
+)
+
+// endpoint is one side of a relayed connection as a destination: the relay
+// of the other direction writes to it, and the proxy may inject a close
+// frame into it, but only between frames.
+type endpoint struct {
+	mu         sync.Mutex
+	c          net.Conn
+	mask       bool // frames the proxy writes here must be masked (upstream)
+	atBoundary bool // bytes written so far end at a frame boundary
+	closeSent  bool // a close frame was written to it (relayed or injected)
+	closed     bool
+}
+
+// write forwards relayed bytes; boundary tells whether they end a frame.
+func (e *endpoint) write(b []byte, boundary bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return net.ErrClosed
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	_, err := e.c.Write(b)
+	e.atBoundary = boundary
+	return err
+}
+
+// injectClose writes a close frame of the proxy's own if the stream is
+// between frames and no close was sent yet. It reports whether it did.
+func (e *endpoint) injectClose(code uint16, reason string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed || e.closeSent || !e.atBoundary {
+		return false
+	}
+	if len(reason) > 123 {
+		reason = reason[:123]
+	}
+	h := wsframe.Header{Fin: true, Opcode: wsframe.OpClose, Masked: e.mask}
+	if e.mask {
+		rand.Read(h.MaskKey[:])
+	}
+	frame := wsframe.AppendFrame(nil, h, wsframe.ClosePayload(code, reason))
+	e.c.SetWriteDeadline(time.Now().Add(time.Second))
+	_, err := e.c.Write(frame)
+	e.c.SetWriteDeadline(time.Time{})
+	e.closeSent = true
+	return err == nil
+}
+
+func (e *endpoint) markCloseSent() {
+	e.mu.Lock()
+	e.closeSent = true
+	e.mu.Unlock()
+}
+
+// closeWrite half-closes the endpoint after a normal close handshake.
+func (e *endpoint) closeWrite() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	if cw, ok := e.c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+		return
+	}
+}
+
+func (e *endpoint) close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.closed {
+		e.closed = true
+		e.c.Close()
+	}
+}
+
+// conn is one relayed WebSocket connection.
+type conn struct {
+	p        *Proxy
+	id       string
+	client   *endpoint // what the client receives
+	upstream *endpoint // what the upstream receives
+	deflate  *wsframe.DeflateParams
+
+	mu        sync.Mutex
+	firstBy   trace.Side // who sent the first close frame
+	firstCode int
+	firstWhy  string
+	ended     bool
+	endOnce   sync.Once
+	cutOnce   sync.Once
+	done      chan struct{} // closed when both relays have returned
+}
+
+func newConn(p *Proxy, id string, client, upstream net.Conn, deflate *wsframe.DeflateParams) *conn {
+	return &conn{
+		p:        p,
+		id:       id,
+		client:   &endpoint{c: client, atBoundary: true},
+		upstream: &endpoint{c: upstream, mask: true, atBoundary: true},
+		deflate:  deflate,
+		done:     make(chan struct{}),
+	}
+}
+
+// run relays both directions until they end, then records the close.
+func (c *conn) run(clientEarly, serverEarly []byte) {
+	defer c.p.untrack(c)
+	toUpstream := &relay{c: c, from: trace.Client, src: c.client.c, dst: c.upstream, early: clientEarly,
+		dec: wsframe.NewDecoder(wsframe.Config{Sender: wsframe.Client, Deflate: c.deflate, MaxMessageSize: c.p.opts.MaxFrame})}
+	toClient := &relay{c: c, from: trace.Server, src: c.upstream.c, dst: c.client, early: serverEarly,
+		dec: wsframe.NewDecoder(wsframe.Config{Sender: wsframe.Server, Deflate: c.deflate, MaxMessageSize: c.p.opts.MaxFrame})}
+	finished := make(chan struct{}, 2)
+	go func() { toUpstream.run(); finished <- struct{}{} }()
+	go func() { toClient.run(); finished <- struct{}{} }()
+	<-finished
+	// One direction is over; give the other CloseGrace to finish the close
+	// handshake before cutting it.
+	grace := time.NewTimer(c.p.opts.CloseGrace)
+	select {
+	case <-finished:
+	case <-grace.C:
+		c.cut()
+		<-finished
+	}
+	grace.Stop()
+	close(c.done)
+	c.cut()
+	c.end(trace.Side(""), 0, "")
+}
+
+// sawClose notes a close frame relayed from one side.
+func (c *conn) sawClose(from trace.Side, code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.firstBy == "" {
+		c.firstBy, c.firstCode, c.firstWhy = from, code, reason
+	}
+}
+
+// end records the connection's close once. by/code/reason override what
+// the peers' close frames said (for closes the proxy caused).
+func (c *conn) end(by trace.Side, code int, reason string) {
+	c.endOnce.Do(func() {
+		c.mu.Lock()
+		if by == "" {
+			by, code, reason = c.firstBy, c.firstCode, c.firstWhy
+		}
+		c.mu.Unlock()
+		if by == "" {
+			by = trace.Proxy // ended without any close frame
+		}
+		c.p.emit(&trace.Record{Kind: trace.KindClose, T: c.p.opts.Now(), Conn: c.id, By: by, Code: code, Reason: reason})
+	})
+}
+
+// abort ends the connection because of the proxy or a vanished peer:
+// close frames to both sides where the stream allows, then the sockets.
+func (c *conn) abort(by trace.Side, code uint16, reason string) {
+	c.end(by, int(code), reason)
+	c.client.injectClose(code, reason)
+	c.upstream.injectClose(code, reason)
+	c.cut()
+}
+
+// goingAway is the proxy shutting down: 1001 to both sides, a grace for
+// the close handshakes, then the sockets are cut.
+func (c *conn) goingAway() {
+	c.end(trace.Proxy, 1001, "proxy shutting down")
+	c.client.injectClose(1001, "proxy shutting down")
+	c.upstream.injectClose(1001, "proxy shutting down")
+	select {
+	case <-c.done:
+	case <-time.After(c.p.opts.CloseGrace):
+	}
+	c.cut()
+}
+
+// cut closes both sockets, which ends both relays.
+func (c *conn) cut() {
+	c.cutOnce.Do(func() {
+		c.client.close()
+		c.upstream.close()
+	})
+}
