@@ -96,14 +96,17 @@ type conn struct {
 	upstream *endpoint // what the upstream receives
 	deflate  *wsframe.DeflateParams
 
-	mu        sync.Mutex
-	firstBy   trace.Side // who sent the first close frame
-	firstCode int
-	firstWhy  string
-	ended     bool
-	endOnce   sync.Once
-	cutOnce   sync.Once
-	done      chan struct{} // closed when both relays have returned
+	mu         sync.Mutex
+	firstBy    trace.Side // who sent the first close frame
+	firstCode  int
+	firstWhy   string
+	graceTimer *time.Timer
+	causeBy    trace.Side // set when the proxy ended the connection
+	causeCode  int
+	causeWhy   string
+	endOnce    sync.Once
+	cutOnce    sync.Once
+	done       chan struct{} // closed when both relays have returned
 }
 
 func newConn(p *Proxy, id string, client, upstream net.Conn, deflate *wsframe.DeflateParams) *conn {
@@ -138,25 +141,37 @@ func (c *conn) run(clientEarly, serverEarly []byte) {
 		<-finished
 	}
 	grace.Stop()
+	c.mu.Lock()
+	if c.graceTimer != nil {
+		c.graceTimer.Stop()
+	}
+	c.mu.Unlock()
 	close(c.done)
 	c.cut()
-	c.end(trace.Side(""), 0, "")
+	c.end()
 }
 
-// sawClose notes a close frame relayed from one side.
+// sawClose notes a close frame relayed from one side. Once both sides
+// have sent one, the close handshake is complete: the peers get
+// CloseGrace to end the TCP connection themselves before it is cut.
 func (c *conn) sawClose(from trace.Side, code int, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.firstBy == "" {
 		c.firstBy, c.firstCode, c.firstWhy = from, code, reason
+		return
+	}
+	if from != c.firstBy && c.graceTimer == nil {
+		c.graceTimer = time.AfterFunc(c.p.opts.CloseGrace, c.cut)
 	}
 }
 
-// end records the connection's close once. by/code/reason override what
-// the peers' close frames said (for closes the proxy caused).
-func (c *conn) end(by trace.Side, code int, reason string) {
+// end records the connection's close once, when both relays are over. A
+// close the proxy caused (see cause) wins over the peers' close frames.
+func (c *conn) end() {
 	c.endOnce.Do(func() {
 		c.mu.Lock()
+		by, code, reason := c.causeBy, c.causeCode, c.causeWhy
 		if by == "" {
 			by, code, reason = c.firstBy, c.firstCode, c.firstWhy
 		}
@@ -168,10 +183,20 @@ func (c *conn) end(by trace.Side, code int, reason string) {
 	})
 }
 
+// cause notes that the proxy (or a vanished peer) ended the connection,
+// unless something already did.
+func (c *conn) cause(by trace.Side, code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.causeBy == "" {
+		c.causeBy, c.causeCode, c.causeWhy = by, code, reason
+	}
+}
+
 // abort ends the connection because of the proxy or a vanished peer:
 // close frames to both sides where the stream allows, then the sockets.
 func (c *conn) abort(by trace.Side, code uint16, reason string) {
-	c.end(by, int(code), reason)
+	c.cause(by, int(code), reason)
 	c.client.injectClose(code, reason)
 	c.upstream.injectClose(code, reason)
 	c.cut()
@@ -180,7 +205,7 @@ func (c *conn) abort(by trace.Side, code uint16, reason string) {
 // goingAway is the proxy shutting down: 1001 to both sides, a grace for
 // the close handshakes, then the sockets are cut.
 func (c *conn) goingAway() {
-	c.end(trace.Proxy, 1001, "proxy shutting down")
+	c.cause(trace.Proxy, 1001, "proxy shutting down")
 	c.client.injectClose(1001, "proxy shutting down")
 	c.upstream.injectClose(1001, "proxy shutting down")
 	select {

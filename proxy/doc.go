@@ -20,7 +20,7 @@
 // unless Options.KeepSecrets is set; the relayed bytes are never changed.
 //
 // The proxy closes a connection with 1009 when a frame or message exceeds
-// Options.MaxFrame, sends the client 1014 when the upstream dies
+// Options.MaxFrame, sends the client 1011 when the upstream dies
 // mid-session and the upstream 1001 when the client vanishes, and on
 // Shutdown closes every connection with 1001 and flushes every record.
 package proxy

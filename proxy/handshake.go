@@ -130,8 +130,9 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 
 	c := newConn(p, id, client, up, deflate)
 	if !p.track(c) {
+		c.cause(trace.Proxy, 1001, "proxy shutting down")
 		c.cut()
-		p.emit(&trace.Record{Kind: trace.KindClose, T: p.opts.Now(), Conn: id, By: trace.Proxy, Code: 1001, Reason: "proxy shutting down"})
+		c.end()
 		return
 	}
 	c.run(clientEarly, serverEarly)

@@ -205,7 +205,7 @@ func (r *relay) ended(err error) {
 	now := r.c.p.opts.Now()
 	if r.from == trace.Server {
 		r.c.p.emit(r.errorRecord(now, "upstream: "+what))
-		r.c.abort(trace.Proxy, 1014, "upstream connection lost")
+		r.c.abort(trace.Proxy, 1011, "upstream connection lost")
 	} else {
 		r.c.p.emit(r.errorRecord(now, "client: "+what))
 		r.c.abort(trace.Proxy, 1001, "client went away")
@@ -222,7 +222,7 @@ func (r *relay) writeFailed(err error) {
 	}
 	r.c.p.emit(r.errorRecord(r.c.p.opts.Now(), fmt.Sprintf("%s: write: %v", peer, err)))
 	if peer == "upstream" {
-		r.c.abort(trace.Proxy, 1014, "upstream connection lost")
+		r.c.abort(trace.Proxy, 1011, "upstream connection lost")
 	} else {
 		r.c.abort(trace.Proxy, 1001, "client went away")
 	}
