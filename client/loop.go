@@ -290,6 +290,9 @@ func (r *run) socketLost(k *csock, err error) {
 	for id, q := range r.pending {
 		if q.sess == s {
 			delete(r.pending, id)
+			if q.info != nil && !q.info.ReplyOptional {
+				r.rep.Abandoned = append(r.rep.Abandoned, q.typ+" "+id)
+			}
 			q.finish(nil, errDisconnected)
 		}
 	}

@@ -62,8 +62,11 @@ type Report struct {
 	// answers); RepliesMatched those answered by an accepted reply.
 	RequestsSent   int `json:"requests_sent"`
 	RepliesMatched int `json:"replies_matched"`
-	// Unanswered lists "type request_id" of requests that timed out.
+	// Unanswered lists "type request_id" of requests that timed out;
+	// Abandoned those still waiting when their socket was lost (the step
+	// is retried with a new request_id after reconnecting).
 	Unanswered []string `json:"unanswered,omitempty"`
+	Abandoned  []string `json:"abandoned,omitempty"`
 	// Events counts device events delivered to the application.
 	Events int `json:"events"`
 	// DuplicatesDropped counts events dropped by idempotency_key;
