@@ -86,7 +86,8 @@ func (r *Rotator) next() error {
 }
 
 // Write writes a record to the current part, starting a new part first
-// when the current one is full.
+// when the current one is full, and sets rec.Line to its line in that
+// part (see Writer.Write).
 func (r *Rotator) Write(rec *trace.Record) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -113,6 +114,13 @@ func (r *Rotator) Flush() error {
 		return ErrClosed
 	}
 	return r.w.Flush()
+}
+
+// Current returns the name of the part being written.
+func (r *Rotator) Current() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.files[len(r.files)-1]
 }
 
 // Files returns the parts written so far.

@@ -150,9 +150,11 @@ func newWriter(w io.Writer, name string, closer io.Closer, opts Options) (*Write
 // Name returns the file name the writer was created with.
 func (w *Writer) Name() string { return w.name }
 
-// Write encodes r and queues it, blocking while the buffer is full. It
-// returns the first write error the file has had (the record is then
-// counted as dropped), or ErrClosed.
+// Write encodes r and queues it, blocking while the buffer is full, and
+// sets r.Line to the line the record will have in the file (the first
+// record written is line 1), so that sinks after the recorder can name
+// it. It returns the first write error the file has had (the record is
+// then counted as dropped), or ErrClosed.
 func (w *Writer) Write(r *trace.Record) error { return w.write(r, true) }
 
 // TryWrite is Write that never blocks: when the buffer is full it drops
@@ -194,6 +196,7 @@ func (w *Writer) write(r *trace.Record, block bool) error {
 	}
 	w.pending = append(w.pending, line...)
 	w.stats.Records++
+	r.Line = w.stats.Records
 	w.stats.Bytes += int64(len(line))
 	full := len(w.pending) >= w.threshold
 	w.mu.Unlock()

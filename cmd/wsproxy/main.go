@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 )
 
 // command is one subcommand: its one-line summary and its entry point,
@@ -29,9 +30,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		usage(stderr)
-		return 2
+	// With no command, or flags first, wsproxy is the proxy.
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "-help" && args[0] != "--help" {
+		return commands["proxy"].run(args, stdout, stderr)
 	}
 	name := args[0]
 	if name == "help" || name == "-h" || name == "-help" || name == "--help" {
@@ -48,7 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: wsproxy <command> [flags] [args]")
+	fmt.Fprintln(w, "usage: wsproxy [flags]            run the recording proxy (wsproxy proxy -h for its flags)")
+	fmt.Fprintln(w, "       wsproxy <command> [flags] [args]")
 	fmt.Fprintln(w)
 	names := make([]string, 0, len(commands))
 	for n := range commands {
