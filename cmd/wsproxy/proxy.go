@@ -157,7 +157,9 @@ func serveProxy(ctx context.Context, f proxyFlags, stdout, stderr io.Writer) int
 	if !f.noCheck {
 		cfg := analysis.DefaultConfig()
 		cfg.AckTimeout, cfg.ResponseTimeout, cfg.Heartbeat, cfg.SyncTimeout = f.ackTimeout, f.responseTimeout, f.heartbeat, f.syncWait
-		cfg.OnFinding = func(fd analysis.Finding) { fmt.Fprintf(stdout, "%s %-4s %s\n", fd.T.Local().Format("15:04:05.000"), fd.Conn, fd) }
+		cfg.OnFinding = func(fd analysis.Finding) {
+			fmt.Fprintf(stdout, "%s %-4s %s\n", fd.T.Local().Format("15:04:05.000"), fd.Conn, fd)
+		}
 		checker = analysis.New(cfg)
 	}
 	sink := rec.sink(checker, proxy.NewConsole(stdout))
