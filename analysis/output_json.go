@@ -1,0 +1,49 @@
+package analysis
+
+import (
+	"encoding/json"
+	"io"
+)
+
+// JSONReport is the document WriteJSON writes.
+type JSONReport struct {
+	// Summary counts findings per rule, every rule listed.
+	Summary  map[string]int `json:"summary"`
+	Errors   int            `json:"errors"`
+	Warnings int            `json:"warnings"`
+	Frames   int64          `json:"frames"`
+	Files    []JSONFile     `json:"files"`
+	Findings []Finding      `json:"findings"`
+}
+
+// JSONFile is one input file in a JSONReport.
+type JSONFile struct {
+	Name      string   `json:"name"`
+	Records   int64    `json:"records"`
+	Truncated bool     `json:"truncated,omitempty"`
+	BadLines  []string `json:"bad_lines,omitempty"`
+	Error     string   `json:"error,omitempty"`
+}
+
+// WriteJSON writes the report as one JSON document:
+// {"summary": {rule: count}, "findings": [...], ...}.
+func WriteJSON(w io.Writer, r *Report) error {
+	doc := JSONReport{Summary: map[string]int{}, Errors: r.Errors, Warnings: r.Warnings, Frames: r.Frames,
+		Files: []JSONFile{}, Findings: r.SortedFindings()}
+	for _, rule := range rules {
+		doc.Summary[rule.ID] = r.Counts[rule.ID]
+	}
+	for _, f := range r.Files {
+		jf := JSONFile{Name: f.Name, Records: f.Records, Truncated: f.Truncated, BadLines: f.BadLines}
+		if f.Err != nil {
+			jf.Error = f.Err.Error()
+		}
+		doc.Files = append(doc.Files, jf)
+	}
+	if doc.Findings == nil {
+		doc.Findings = []Finding{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}
