@@ -120,27 +120,23 @@ func newConn(p *Proxy, id string, client, upstream net.Conn, deflate *wsframe.De
 	}
 }
 
-// run relays both directions until they end, then records the close.
+// run relays both directions until they end, then records the close. It
+// uses its own goroutine for one direction and one more for the other.
 func (c *conn) run(clientEarly, serverEarly []byte) {
 	defer c.p.untrack(c)
 	toUpstream := &relay{c: c, from: trace.Client, src: c.client.c, dst: c.upstream, early: clientEarly,
 		dec: wsframe.NewDecoder(wsframe.Config{Sender: wsframe.Client, Deflate: c.deflate, MaxMessageSize: c.p.opts.MaxFrame})}
 	toClient := &relay{c: c, from: trace.Server, src: c.upstream.c, dst: c.client, early: serverEarly,
 		dec: wsframe.NewDecoder(wsframe.Config{Sender: wsframe.Server, Deflate: c.deflate, MaxMessageSize: c.p.opts.MaxFrame})}
-	finished := make(chan struct{}, 2)
-	go func() { toUpstream.run(); finished <- struct{}{} }()
-	go func() { toClient.run(); finished <- struct{}{} }()
-	<-finished
-	// One direction is over; give the other CloseGrace to finish the close
-	// handshake before cutting it.
-	grace := time.NewTimer(c.p.opts.CloseGrace)
-	select {
-	case <-finished:
-	case <-grace.C:
-		c.cut()
-		<-finished
-	}
-	grace.Stop()
+	other := make(chan struct{})
+	go func() {
+		defer close(other)
+		toClient.run()
+		c.relayDone()
+	}()
+	toUpstream.run()
+	c.relayDone()
+	<-other
 	c.mu.Lock()
 	if c.graceTimer != nil {
 		c.graceTimer.Stop()
@@ -149,6 +145,17 @@ func (c *conn) run(clientEarly, serverEarly []byte) {
 	close(c.done)
 	c.cut()
 	c.end()
+}
+
+// relayDone is called as each direction ends. Once one is over, the other
+// gets CloseGrace to finish (the close handshake, a last frame) before
+// the connection is cut.
+func (c *conn) relayDone() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.graceTimer == nil {
+		c.graceTimer = time.AfterFunc(c.p.opts.CloseGrace, c.cut)
+	}
 }
 
 // sawClose notes a close frame relayed from one side. Once both sides

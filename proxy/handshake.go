@@ -135,7 +135,9 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		c.end()
 		return
 	}
-	c.run(clientEarly, serverEarly)
+	// The handler returns now, so that net/http's goroutine and buffers for
+	// this connection go away; the relay goroutines own it from here.
+	go c.run(clientEarly, serverEarly)
 }
 
 // dialUpstream opens a TCP (and, for wss/https, TLS) connection.
