@@ -191,11 +191,12 @@ func (c *conn) end() {
 }
 
 // cause notes that the proxy (or a vanished peer) ended the connection,
-// unless something already did.
+// unless something already did: a peer's close frame tells the story of
+// a connection already closing.
 func (c *conn) cause(by trace.Side, code int, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.causeBy == "" {
+	if c.causeBy == "" && c.firstBy == "" {
 		c.causeBy, c.causeCode, c.causeWhy = by, code, reason
 	}
 }

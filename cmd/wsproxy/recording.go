@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -84,14 +85,23 @@ func (r *recording) summary(w io.Writer, checker *analysis.Engine, dropped int64
 			sort.Strings(rules)
 			fmt.Fprintf(w, "checker: %d errors, %d warnings\n", checker.Errors(), checker.Warnings())
 			for _, k := range rules {
-				sev := "warning"
-				if rule, ok := analysis.LookupRule(k); ok {
-					sev = rule.Severity.String()
-				}
-				fmt.Fprintf(w, "  %-28s %-8s %d\n", k, sev, counts[k])
+				fmt.Fprintf(w, "  %-28s %d\n", k, counts[k])
 			}
 		}
 	}
 	f := files[0]
-	fmt.Fprintf(w, "\nnext:\n  wsproxy check %s\n  wsproxy inspect %s\n  replay %s\n  zstd -dc %s | jq -c '.msg.type // .kind'\n", f, f, f, f)
+	self, replay := commandNames()
+	fmt.Fprintf(w, "\nnext:\n")
+	fmt.Fprintf(w, "  %s check %s    (check it again, offline)\n", self, f)
+	fmt.Fprintf(w, "  %s %s    (serve it back to a client)\n", replay, f)
+	fmt.Fprintf(w, "  zstd -dc %s | jq -c '[.conn, .from, .msg.type // .kind]'\n", f)
+}
+
+// commandNames returns how the user can run this program and the replayer:
+// the installed names, or "go run" forms when running under go run.
+func commandNames() (self, replay string) {
+	if strings.Contains(os.Args[0], "go-build") {
+		return "go run ./cmd/wsproxy", "go run ./cmd/replay"
+	}
+	return "wsproxy", "replay"
 }

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/lettadev/wsproxy/analysis"
+	"github.com/lettadev/wsproxy/client"
+	"github.com/lettadev/wsproxy/proxy"
+	"github.com/lettadev/wsproxy/sim"
+	"github.com/lettadev/wsproxy/trace"
+)
+
+func init() {
+	register("demo", command{summary: "run the whole toolkit on the built-in simulator: sim, proxy, reference client, checks", run: runDemo})
+}
+
+const demoUsage = `usage: wsproxy demo [flags]
+
+Runs the main job end to end with no account and no network: starts the
+simulated Letta Code environment, puts the recording proxy in front of it,
+drives the reference client through a scripted session (every command of
+the reference, turns with tool approvals, a reconnect), records the trace,
+runs the protocol checker live, and prints where the trace is and how to
+check and replay it.
+
+  wsproxy demo                 a healthy session: no protocol errors
+  wsproxy demo -faults         the simulator and client misbehave on purpose;
+                               the checker reports each injected fault
+
+Flags:
+`
+
+func runDemo(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("wsproxy demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "wsproxy-traces", "trace FILE or DIR (see wsproxy proxy -h)")
+	faulty := fs.Bool("faults", false, "turn on the simulator's and the client's fault knobs")
+	seed := fs.Int64("seed", 1, "seed of the simulator and the fault choices")
+	dialect := fs.String("dialect", "v2", "reply names: v2 (the real device) or reference (the published reference)")
+	single := fs.Bool("single", false, "one socket per session instead of control + stream")
+	quiet := fs.Bool("quiet", false, "do not print connections as they open and close")
+	fs.Usage = func() { fmt.Fprint(fs.Output(), demoUsage); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	d, err := sim.ParseDialect(*dialect)
+	if err != nil {
+		fmt.Fprintln(stderr, "wsproxy demo:", err)
+		return 2
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	return demo(ctx, demoConfig{out: *out, faults: *faulty, seed: *seed, dialect: d, single: *single, quiet: *quiet}, stdout, stderr)
+}
+
+type demoConfig struct {
+	out     string
+	faults  bool
+	seed    int64
+	dialect sim.Dialect
+	single  bool
+	quiet   bool
+}
+
+const demoToken = "demo-token-not-a-secret"
+
+func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) int {
+	// The simulated environment.
+	env := &sim.Server{Token: demoToken, Seed: cfg.seed, Dialect: cfg.dialect}
+	if cfg.faults {
+		env.Inject = sim.Faults{GapEvery: 40, DuplicateEvery: 45, AlterEvery: 170, UnansweredEvery: 25, OrphanEvery: 30, Timeout: 2 * time.Second}
+	}
+	simURL, err := env.Start("127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(stderr, "wsproxy demo: simulator:", err)
+		return 1
+	}
+	defer env.Close()
+
+	// The recording proxy, with the checker live.
+	rec, err := newRecording(cfg.out, 0, false, trace.SourceProxy, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "wsproxy demo:", err)
+		return 2
+	}
+	ccfg := analysis.DefaultConfig()
+	ccfg.ResponseTimeout = 2 * time.Second // the demo's requests are answered in milliseconds
+	ccfg.OnFinding = func(f analysis.Finding) {
+		fmt.Fprintf(stdout, "  %-4s %s\n", f.Conn, f)
+	}
+	checker := analysis.New(ccfg)
+	var console trace.Sink
+	if !cfg.quiet {
+		console = proxy.NewConsole(stdout)
+	}
+	p, err := proxy.New(proxy.Options{Upstream: simURL, Sink: rec.sink(checker, console), Tick: checker.Advance,
+		Logf: func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }})
+	if err != nil {
+		rec.close()
+		fmt.Fprintln(stderr, "wsproxy demo:", err)
+		return 1
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		p.Close()
+		rec.close()
+		fmt.Fprintln(stderr, "wsproxy demo:", err)
+		return 1
+	}
+	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	proxyURL := "http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "simulator  %s (connection %s, token %q)\n", simURL, env.ConnectionID(), demoToken)
+	fmt.Fprintf(stdout, "proxy      %s → simulator, recording to %s\n", proxyURL, rec.current())
+	fmt.Fprintf(stdout, "client     the reference client runs the default script through the proxy\n\n")
+
+	// The reference client, through the proxy.
+	cl := &client.Client{URL: proxyURL, Token: demoToken, RequestTimeout: 3 * time.Second}
+	if cfg.single {
+		cl.Channels = []string{""}
+	}
+	if cfg.faults {
+		cl.Inject = client.Faults{SkipAckEvery: 37, ReuseRequestIDEvery: 11}
+		cl.RequestTimeout = 3 * time.Second
+	}
+	runCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	report, runErr := cl.Run(runCtx, nil)
+	cancel()
+
+	// Shut down in order: no new connections, close the live ones, flush.
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	srv.Shutdown(sctx)
+	p.Shutdown(sctx)
+	closeErr := rec.close()
+	checker.Finish(time.Now())
+
+	fmt.Fprintln(stdout)
+	if runErr != nil {
+		fmt.Fprintln(stdout, "client: run failed:", runErr)
+	}
+	if report != nil {
+		fmt.Fprintln(stdout, "client report:")
+		for _, line := range strings.Split(strings.TrimSpace(report.String()), "\n") {
+			fmt.Fprintln(stdout, "  "+line)
+		}
+	}
+	if cfg.faults {
+		expected := append(env.Faults(), report.Faults...)
+		fmt.Fprintf(stdout, "injected faults (ground truth): %d, of which %d must be reported\n", len(expected), countExpected(expected))
+	}
+	rec.summary(stdout, checker, p.Dropped())
+	if closeErr != nil {
+		fmt.Fprintln(stderr, "wsproxy demo: trace:", closeErr)
+		return 1
+	}
+	if runErr != nil || report == nil || (!cfg.faults && (!report.OK() || checker.Errors() > 0)) {
+		return 1
+	}
+	return 0
+}
+
+func countExpected(fs []sim.Fault) int {
+	n := 0
+	for _, f := range fs {
+		if f.Rule != "" {
+			n++
+		}
+	}
+	return n
+}
