@@ -113,8 +113,8 @@ const batchSize = 512
 // batch is a piece of one file handed from the reader to the checker.
 type batch struct {
 	file   int
-	start  bool           // first batch of the file
-	header *trace.Header  // set with start when the file opened
+	start  bool          // first batch of the file
+	header *trace.Header // set with start when the file opened
 	recs   []*trace.Record
 	bad    []string
 	end    bool // last batch of the file
