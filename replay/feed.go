@@ -1,0 +1,209 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/lettadev/wsproxy/protocol"
+	"github.com/lettadev/wsproxy/recorder"
+	"github.com/lettadev/wsproxy/trace"
+)
+
+type itemKind uint8
+
+const (
+	itemFrame itemKind = iota // a message
+	itemClose                 // a close (frame or record)
+	itemOpen                  // a socket opening
+)
+
+// item is one step of a session's timeline: a frame or close the replay
+// sends ("ours") or expects from its peer ("theirs"), or a socket opening.
+type item struct {
+	kind    itemKind
+	ours    bool
+	done    bool // theirs: matched or given up
+	nonJSON bool
+	sock    int
+	pos     int64 // place in the session's timeline
+	line    int64
+	t       time.Time
+	op      trace.Op
+	typ     string
+	info    *protocol.TypeInfo
+	payload []byte // ours, and theirs when contents are compared
+	reqID   []byte // recorded request_id (aliases payload for ours)
+	seq     int64
+	hasSeq  bool
+	code    int
+	reason  string
+}
+
+// describe names the item's type for messages.
+func (it *item) describe() string {
+	switch {
+	case it.kind == itemClose:
+		return "close"
+	case it.kind == itemOpen:
+		return "open"
+	case it.op == trace.OpBinary:
+		return "binary frame"
+	case it.nonJSON:
+		return "non-JSON text frame"
+	case it.typ == "":
+		return "frame without type"
+	}
+	return it.typ
+}
+
+const feedBatch = 64
+
+// feeder streams one session's records from the trace file as items, in
+// batches, reading ahead at most a few batches.
+type feeder struct {
+	ch  chan []*item
+	err error // valid once ch is closed
+}
+
+// startFeeder starts reading the session's records. ours is the side
+// whose frames the replay sends; keepTheirs keeps the payloads of the
+// other side's frames (to compare contents).
+func startFeeder(ctx context.Context, wg *sync.WaitGroup, path string, info *SessionInfo, ours trace.Side, keepTheirs bool, logf func(string, ...any)) *feeder {
+	f := &feeder{ch: make(chan []*item, 4)}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(f.ch)
+		f.err = f.run(ctx, path, info, ours, keepTheirs, logf)
+	}()
+	return f
+}
+
+func (f *feeder) run(ctx context.Context, path string, info *SessionInfo, ours trace.Side, keepTheirs bool, logf func(string, ...any)) error {
+	r, err := recorder.Open(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	opens := make(map[int64]int, len(info.Conns))
+	for i, c := range info.Conns {
+		opens[c.Line] = i
+	}
+	active := make(map[string]int, len(info.Conns))
+	closed := make([]bool, len(info.Conns))
+	batch := make([]*item, 0, feedBatch)
+	var pos int64
+	emit := func(it *item) bool {
+		pos++
+		it.pos = pos
+		batch = append(batch, it)
+		if len(batch) < feedBatch {
+			return true
+		}
+		select {
+		case f.ch <- batch:
+		case <-ctx.Done():
+			return false
+		}
+		batch = make([]*item, 0, feedBatch)
+		return true
+	}
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		var le *recorder.LineError
+		if errors.As(err, &le) {
+			if le.Line >= info.FirstLine && le.Line <= info.LastLine && logf != nil {
+				logf("replay: skipping bad record: %v", le)
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if rec.Line < info.FirstLine {
+			continue
+		}
+		if rec.Line > info.LastLine {
+			break
+		}
+		switch rec.Kind {
+		case trace.KindOpen, trace.KindFrame, trace.KindClose:
+		default:
+			continue
+		}
+		idx, ok := active[rec.Conn]
+		if i, isOpen := opens[rec.Line]; isOpen && info.Conns[i].Conn == rec.Conn {
+			idx, ok = i, true
+			active[rec.Conn] = i
+			if !emit(&item{kind: itemOpen, sock: i, line: rec.Line, t: rec.T}) {
+				return nil
+			}
+		}
+		if !ok || rec.Kind == trace.KindOpen || closed[idx] {
+			continue
+		}
+		it := buildItem(rec, idx, ours, keepTheirs)
+		if it == nil {
+			continue
+		}
+		if it.kind == itemClose {
+			closed[idx] = true
+		}
+		if !emit(it) {
+			return nil
+		}
+	}
+	if len(batch) > 0 {
+		select {
+		case f.ch <- batch:
+		case <-ctx.Done():
+		}
+	}
+	return nil
+}
+
+// buildItem turns a frame or close record into an item, or nil for
+// transport noise the replay neither sends nor expects: WebSocket pings
+// and pongs, and JSON transport messages (ack, ping, pong,
+// listener_ready) except the server's pings, which a Server replays.
+func buildItem(rec *trace.Record, sock int, ours trace.Side, keepTheirs bool) *item {
+	if rec.Kind == trace.KindClose || rec.Op == trace.OpClose {
+		by := rec.By
+		if rec.Kind == trace.KindFrame {
+			by = rec.From
+		}
+		isOurs := by == ours || (by == trace.Proxy && ours == trace.Server)
+		return &item{kind: itemClose, ours: isOurs, sock: sock, line: rec.Line, t: rec.T, code: rec.Code, reason: rec.Reason}
+	}
+	if rec.Op != trace.OpText && rec.Op != trace.OpBinary {
+		return nil
+	}
+	it := &item{kind: itemFrame, ours: rec.From == ours, sock: sock, line: rec.Line, t: rec.T, op: rec.Op}
+	if rec.Op == trace.OpText {
+		env, err := protocol.Parse(rec.Payload)
+		if err != nil {
+			it.nonJSON = true
+		} else {
+			it.typ, it.info = env.TypeString(), env.Info
+			it.seq, it.hasSeq = env.Seq, env.HasSeq
+			it.reqID = env.RequestID
+		}
+	}
+	if it.info != nil && it.info.Role == protocol.RoleTransport {
+		if !it.ours || ours == trace.Client || it.typ == "pong" {
+			return nil
+		}
+	}
+	if it.ours || keepTheirs {
+		it.payload = rec.Payload
+	} else if it.reqID != nil {
+		it.reqID = append([]byte(nil), it.reqID...)
+	}
+	return it
+}

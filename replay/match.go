@@ -1,0 +1,266 @@
+package replay
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/lettadev/wsproxy/protocol"
+	"github.com/lettadev/wsproxy/trace"
+)
+
+// liveFrame is a frame received from the peer, classified like a
+// recorded one.
+type liveFrame struct {
+	op      trace.Op
+	payload []byte
+	env     protocol.Envelope
+	nonJSON bool
+	typ     string
+}
+
+func classify(op trace.Op, payload []byte) liveFrame {
+	l := liveFrame{op: op, payload: payload}
+	if op != trace.OpText {
+		l.nonJSON = true
+		return l
+	}
+	env, err := protocol.Parse(payload)
+	if err != nil {
+		l.nonJSON = true
+		return l
+	}
+	l.env, l.typ = env, env.TypeString()
+	return l
+}
+
+func (l *liveFrame) describe() string {
+	switch {
+	case l.op == trace.OpBinary:
+		return "binary frame"
+	case l.nonJSON:
+		return "non-JSON text frame " + snippet(l.payload)
+	case l.typ == "":
+		return "frame without type"
+	}
+	return l.typ
+}
+
+// transport reports relay-level messages (ack, ping, pong,
+// listener_ready): never matched against the recording.
+func (l *liveFrame) transport() bool {
+	return l.env.Info != nil && l.env.Info.Role == protocol.RoleTransport
+}
+
+// sameKind reports whether a live frame can match a recorded one: same
+// opcode, and same type (or both not JSON).
+func sameKind(it *item, l *liveFrame) bool {
+	if it.kind != itemFrame || it.op != l.op || it.nonJSON != l.nonJSON {
+		return false
+	}
+	return it.typ == l.typ
+}
+
+// snippet quotes the start of a payload for messages.
+func snippet(p []byte) string {
+	const max = 40
+	if len(p) > max {
+		p = p[:max]
+		for len(p) > 0 && !utf8.Valid(p) {
+			p = p[:len(p)-1]
+		}
+		return strconv.Quote(string(p)) + "..."
+	}
+	return strconv.Quote(string(p))
+}
+
+// Volatile member names Drive ignores when comparing contents.
+var defaultVolatile = []string{"request_id", "seq", "event_seq", "idempotency_key", "emitted_at",
+	"timestamp", "date", "pid", "lastModified"}
+
+var (
+	uuidRE = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
+	timeRE = regexp.MustCompile(`\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?`)
+)
+
+// comparer compares recorded and live payloads, ignoring volatile
+// members, UUIDs and timestamps.
+type comparer struct {
+	volatile map[string]bool
+}
+
+func newComparer(extra []string) *comparer {
+	c := &comparer{volatile: map[string]bool{}}
+	for _, k := range append(append([]string(nil), defaultVolatile...), extra...) {
+		c.volatile[k] = true
+	}
+	return c
+}
+
+func (c *comparer) isVolatile(k string) bool {
+	return c.volatile[k] || strings.HasSuffix(k, "_at")
+}
+
+func decodeJSON(p []byte) (any, bool) {
+	d := json.NewDecoder(bytes.NewReader(p))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, false
+	}
+	return v, true
+}
+
+// normalize drops volatile members and masks UUIDs and timestamps, in
+// place.
+func (c *comparer) normalize(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if c.isVolatile(k) {
+				delete(x, k)
+				continue
+			}
+			x[k] = c.normalize(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = c.normalize(e)
+		}
+	case string:
+		s := uuidRE.ReplaceAllString(x, "<uuid>")
+		return timeRE.ReplaceAllString(s, "<time>")
+	}
+	return v
+}
+
+// compare returns "" when the payloads agree, or where they first differ.
+// Payloads that are not JSON are compared byte for byte. When learn is
+// not nil, the ids the live payload chose are learned into it.
+func (c *comparer) compare(rec, live []byte, learn map[string]string) string {
+	rv, ok1 := decodeJSON(rec)
+	lv, ok2 := decodeJSON(live)
+	if !ok1 || !ok2 {
+		if bytes.Equal(rec, live) {
+			return ""
+		}
+		return fmt.Sprintf("payload %s, recorded %s", snippet(live), snippet(rec))
+	}
+	if learn != nil {
+		learnIDs(rv, lv, learn)
+	}
+	return firstDiff("", c.normalize(rv), c.normalize(lv))
+}
+
+func firstDiff(path string, a, b any) string {
+	if reflect.DeepEqual(a, b) {
+		return ""
+	}
+	am, aok := a.(map[string]any)
+	bm, bok := b.(map[string]any)
+	if aok && bok {
+		keys := make([]string, 0, len(am)+len(bm))
+		for k := range am {
+			keys = append(keys, k)
+		}
+		for k := range bm {
+			if _, ok := am[k]; !ok {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			av, ina := am[k]
+			bv, inb := bm[k]
+			switch {
+			case !inb:
+				return fmt.Sprintf("%s missing (recorded %s)", join(path, k), short(av))
+			case !ina:
+				return fmt.Sprintf("%s not in the recording (got %s)", join(path, k), short(bv))
+			}
+			if d := firstDiff(join(path, k), av, bv); d != "" {
+				return d
+			}
+		}
+	}
+	as, aok := a.([]any)
+	bs, bok := b.([]any)
+	if aok && bok {
+		if len(as) != len(bs) {
+			return fmt.Sprintf("%s has %d elements, recorded %d", orRoot(path), len(bs), len(as))
+		}
+		for i := range as {
+			if d := firstDiff(fmt.Sprintf("%s[%d]", path, i), as[i], bs[i]); d != "" {
+				return d
+			}
+		}
+	}
+	return fmt.Sprintf("%s is %s, recorded %s", orRoot(path), short(b), short(a))
+}
+
+func join(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
+}
+
+func orRoot(path string) string {
+	if path == "" {
+		return "payload"
+	}
+	return path
+}
+
+func short(v any) string {
+	b, _ := json.Marshal(v)
+	if len(b) > 60 {
+		return string(b[:57]) + "..."
+	}
+	return string(b)
+}
+
+// learnIDs walks a recorded and a live payload side by side and records,
+// for every id member ("id", "*_id") whose values differ, the live value
+// of the recorded one: ids the live server chose (a control_request's
+// request_id, a new agent's id) that later client frames must use.
+func learnIDs(rec, live any, out map[string]string) {
+	switch r := rec.(type) {
+	case map[string]any:
+		l, ok := live.(map[string]any)
+		if !ok {
+			return
+		}
+		for k, rv := range r {
+			lv, ok := l[k]
+			if !ok {
+				continue
+			}
+			rs, ok1 := rv.(string)
+			ls, ok2 := lv.(string)
+			if ok1 && ok2 {
+				if rs != ls && rs != "" && (k == "id" || strings.HasSuffix(k, "_id")) {
+					out[rs] = ls
+				}
+				continue
+			}
+			learnIDs(rv, lv, out)
+		}
+	case []any:
+		l, ok := live.([]any)
+		if !ok {
+			return
+		}
+		for i := range r {
+			if i < len(l) {
+				learnIDs(r[i], l[i], out)
+			}
+		}
+	}
+}

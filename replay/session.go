@@ -1,0 +1,1029 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/lettadev/wsproxy/trace"
+)
+
+// role is the side of the recording a replay plays.
+type role uint8
+
+const (
+	roleServe role = iota // sends the server's frames, expects the client's
+	roleDrive             // sends the client's frames, expects the server's
+)
+
+type sockState uint8
+
+const (
+	sockPending sockState = iota // no live socket yet
+	sockOpen
+	sockClosed
+	sockAbsent // never connected
+)
+
+type evKind uint8
+
+const (
+	evConnect evKind = iota
+	evFrame
+	evPing
+	evClosed
+	evFailed // the live socket did not open after all
+)
+
+// event is what a socket's reader tells the session.
+type event struct {
+	kind    evKind
+	sock    int
+	out     sender
+	op      trace.Op
+	payload []byte
+	code    int
+	err     error
+}
+
+// sock is one recorded socket and the live one standing in for it.
+type sock struct {
+	idx   int
+	info  ConnInfo
+	state sockState
+	out   sender
+
+	waitSince    time.Time // when the session started waiting for it to connect
+	lingerAt     time.Time // close it then (or drop it, once closeSent)
+	lingerCode   int
+	lingerReason string
+	closeSent    bool
+	closeRecv    bool // the peer closed first
+	claimed      bool // a live socket is on its way (guarded by engine.claimMu)
+
+	sent, unsent int
+	seqs         []int64 // sent seqs not yet acknowledged
+	maxSeq       int64
+	seqSent      int
+	acked        int
+	liveClose    int
+}
+
+// engine replays one session: it reads the session's records from the
+// trace as it goes, sends one side's frames and matches the live peer's
+// frames against the other side's. One goroutine (run) owns all of its
+// state and is the only writer on its sockets.
+type engine struct {
+	role   role
+	opts   *Options
+	info   *SessionInfo
+	path   string
+	log    *sessionLog
+	cmp    *comparer
+	driver *driver // Drive only
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // feeder, drive readers
+	events  chan event
+	stopped chan struct{}
+
+	feed     *feeder
+	feedDone bool
+	wantFeed bool
+
+	socks  []*sock
+	q      []*item // ours frames and closes, opens, theirs close markers
+	qh     int
+	theirs [][]*item // per socket: expected frames not yet matched, in order
+	missed []*item   // skipped by a later frame; may still come out of order
+	ahead  int       // payload bytes read but not consumed
+
+	rewrite map[string]string // serve: recorded → live request_id; drive: learned ids
+
+	timer      *time.Timer
+	gateItem   *item
+	gateSince  time.Time
+	waitSock   *sock
+	dueAt      time.Time
+	anchored   bool
+	anchorLive time.Time
+	anchorRec  time.Time
+	lastActive time.Time
+	ended      bool
+	endAt      time.Time
+
+	// claimMu guards over and the socks' claimed flags, shared with the
+	// Server handing live sockets to the session.
+	claimMu sync.Mutex
+	over    bool
+
+	scratch []byte
+	spans   []span
+	values  []string
+}
+
+const (
+	pumpBudget   = 512
+	maxAhead     = 32 << 20
+	maxUndone    = 4096 // expected frames kept per socket when not waiting for them
+	closeGrace   = time.Second
+	maxLiveFrame = 64 << 20
+)
+
+func newEngine(parent context.Context, r role, path string, info *SessionInfo, opts *Options) *engine {
+	ctx, cancel := context.WithCancel(parent)
+	e := &engine{
+		role: r, opts: opts, info: info, path: path, log: newSessionLog(info, opts),
+		ctx: ctx, cancel: cancel, events: make(chan event, 64), stopped: make(chan struct{}),
+		theirs: make([][]*item, len(info.Conns)), rewrite: map[string]string{},
+	}
+	for i, c := range info.Conns {
+		e.socks = append(e.socks, &sock{idx: i, info: c})
+	}
+	if r == roleDrive && !opts.TypesOnly {
+		e.cmp = newComparer(opts.Volatile)
+	}
+	return e
+}
+
+// post hands an event to the session; false once the session is over.
+func (e *engine) post(ev event) bool {
+	select {
+	case e.events <- ev:
+		return true
+	case <-e.stopped:
+		return false
+	}
+}
+
+func (e *engine) gated() bool { return e.role == roleDrive || e.opts.Mode == Reactive }
+
+func (e *engine) ourSide() trace.Side {
+	if e.role == roleServe {
+		return trace.Server
+	}
+	return trace.Client
+}
+
+func (e *engine) peer() string {
+	if e.role == roleServe {
+		return "client"
+	}
+	return "server"
+}
+
+// run replays the session until it is over or ctx is cancelled.
+func (e *engine) run() {
+	defer e.finish()
+	e.timer = time.NewTimer(time.Hour)
+	e.timer.Stop()
+	e.feed = startFeeder(e.ctx, &e.wg, e.path, e.info, e.ourSide(), e.role == roleDrive, e.opts.Logf)
+	e.lastActive = time.Now()
+	for {
+		more := e.pump()
+		e.flushAll()
+		if e.complete() {
+			return
+		}
+		var fc chan []*item
+		if e.wantFeed {
+			fc = e.feed.ch
+		}
+		if more {
+			select {
+			case ev := <-e.events:
+				e.handle(ev)
+			case b, ok := <-fc:
+				e.ingest(b, ok)
+			case <-e.ctx.Done():
+				return
+			default:
+			}
+			continue
+		}
+		var tc <-chan time.Time
+		if d := e.nextDeadline(); !d.IsZero() {
+			e.timer.Reset(time.Until(d))
+			tc = e.timer.C
+		}
+		select {
+		case ev := <-e.events:
+			e.handle(ev)
+		case b, ok := <-fc:
+			e.ingest(b, ok)
+		case <-tc:
+			e.onTimer()
+		case <-e.ctx.Done():
+			return
+		}
+		e.timer.Stop()
+	}
+}
+
+// ingest takes a batch of items from the feeder.
+func (e *engine) ingest(b []*item, ok bool) {
+	e.wantFeed = false
+	if !ok {
+		e.feedDone = true
+		if e.feed.err != nil {
+			e.opts.logf("replay: session %d: reading %s: %v", e.info.Number, e.path, e.feed.err)
+		}
+		return
+	}
+	for _, it := range b {
+		e.ahead += len(it.payload)
+		theirs := !it.ours && (it.kind == itemFrame || (it.kind == itemClose && e.role == roleDrive))
+		if !theirs {
+			e.q = append(e.q, it)
+			continue
+		}
+		s := e.socks[it.sock]
+		if s.state == sockClosed || s.state == sockAbsent {
+			e.giveUp(it, e.goneReason(s))
+			continue
+		}
+		l := append(e.theirs[it.sock], it)
+		if !e.gated() && len(l) > maxUndone {
+			for len(l) > 0 && l[0].done {
+				l = l[1:]
+			}
+			if len(l) > maxUndone {
+				e.giveUp(l[0], fmt.Sprintf("not received before %d later frames were recorded", maxUndone))
+				l = l[1:]
+			}
+		}
+		e.theirs[it.sock] = l
+	}
+}
+
+// pull reads one batch from the feeder, blocking; false at the end.
+func (e *engine) pull() bool {
+	if e.feedDone {
+		return false
+	}
+	select {
+	case b, ok := <-e.feed.ch:
+		e.ingest(b, ok)
+		return ok
+	case <-e.ctx.Done():
+		return false
+	}
+}
+
+func (e *engine) head() *item {
+	if e.qh < len(e.q) {
+		return e.q[e.qh]
+	}
+	return nil
+}
+
+func (e *engine) pop() {
+	it := e.q[e.qh]
+	e.ahead -= len(it.payload)
+	it.payload = nil
+	e.q[e.qh] = nil
+	e.qh++
+	if e.qh == len(e.q) {
+		e.q, e.qh = e.q[:0], 0
+	} else if e.qh >= 1024 && e.qh*2 >= len(e.q) {
+		n := copy(e.q, e.q[e.qh:])
+		clear(e.q[n:])
+		e.q, e.qh = e.q[:n], 0
+	}
+}
+
+// earliestTheirs returns the first expected frame not yet matched (on a
+// socket that can still send it), or nil.
+func (e *engine) earliestTheirs() *item {
+	var first *item
+	for i, l := range e.theirs {
+		for len(l) > 0 && l[0].done {
+			l[0] = nil
+			l = l[1:]
+		}
+		e.theirs[i] = l
+		if len(l) > 0 && (first == nil || l[0].pos < first.pos) {
+			first = l[0]
+		}
+	}
+	return first
+}
+
+// pump sends what can be sent now. It returns true when it stopped only
+// because of its budget.
+func (e *engine) pump() bool {
+	e.dueAt = time.Time{}
+	e.waitSock = nil
+	for budget := pumpBudget; budget > 0; budget-- {
+		it := e.head()
+		if it == nil {
+			if !e.feedDone {
+				select {
+				case b, ok := <-e.feed.ch:
+					e.ingest(b, ok)
+					continue
+				default:
+					e.wantFeed = true
+					return false
+				}
+			}
+			if !e.ended {
+				e.ended = true
+				e.endAt = time.Now()
+			}
+			e.atEnd()
+			return false
+		}
+		if e.gated() {
+			if first := e.earliestTheirs(); first != nil && first.pos < it.pos {
+				if e.gateItem != first {
+					e.gateItem, e.gateSince = first, time.Now()
+				}
+				return false
+			}
+		}
+		e.gateItem = nil
+		s := e.socks[it.sock]
+		switch {
+		case it.kind == itemOpen:
+			if e.role == roleDrive && s.state == sockPending {
+				e.dial(s)
+			}
+			e.pop()
+			continue
+		case !it.ours:
+			// The recording has the client closing this socket here.
+			if s.state == sockOpen && e.opts.Linger >= 0 && s.lingerAt.IsZero() {
+				s.lingerAt = time.Now().Add(e.opts.Linger)
+				s.lingerCode, s.lingerReason = it.code, it.reason
+			}
+			e.pop()
+			continue
+		}
+		switch s.state {
+		case sockPending:
+			if e.role == roleServe {
+				if s.waitSince.IsZero() {
+					s.waitSince = time.Now()
+				}
+				e.waitSock = s
+				return false
+			}
+			fallthrough
+		case sockClosed, sockAbsent:
+			if it.kind == itemFrame {
+				s.unsent++
+			}
+			e.pop()
+			continue
+		}
+		if e.opts.Mode == Timed {
+			if due := e.due(it); time.Until(due) > 0 {
+				e.dueAt = due
+				return false
+			}
+		}
+		e.send(s, it)
+		e.pop()
+	}
+	return true
+}
+
+// due is when a Timed replay sends it: the recorded gap since the last
+// frame sent, scaled.
+func (e *engine) due(it *item) time.Time {
+	if !e.anchored {
+		e.anchored, e.anchorLive, e.anchorRec = true, time.Now(), it.t
+	}
+	d := float64(it.t.Sub(e.anchorRec)) / e.opts.Speed
+	if d < 0 {
+		d = 0
+	}
+	return e.anchorLive.Add(time.Duration(math.Min(d, float64(math.MaxInt64/2))))
+}
+
+func (e *engine) send(s *sock, it *item) {
+	if e.opts.Mode == Timed {
+		due, now := e.due(it), time.Now()
+		if now.Sub(due) > 5*time.Millisecond {
+			due = now
+		}
+		e.anchorLive, e.anchorRec = due, it.t
+	}
+	if it.kind == itemClose {
+		e.sendClose(s, it.code, it.reason)
+		return
+	}
+	p := it.payload
+	if e.role == roleServe {
+		if len(it.reqID) > 0 && len(e.rewrite) > 0 {
+			e.spans, e.values = requestIDRewrite(p, e.rewrite, e.spans, e.values)
+			if len(e.spans) > 0 {
+				e.scratch = splice(e.scratch[:0], p, e.spans, e.values)
+				p = e.scratch
+			}
+		}
+	} else {
+		p = rewriteStrings(p, e.rewrite)
+	}
+	if err := s.out.message(it.op, p); err != nil {
+		e.lost(s, err)
+		s.unsent++
+		return
+	}
+	s.sent++
+	if it.hasSeq && e.role == roleServe {
+		s.seqs = append(s.seqs, it.seq)
+		s.seqSent++
+		if it.seq > s.maxSeq {
+			s.maxSeq = it.seq
+		}
+	}
+}
+
+// sendClose replays a close with its code: a close frame for codes a
+// peer may send, an empty one for "no status" (1005 or none), and a
+// dropped connection for "abnormal closure" (1006) and the like.
+func (e *engine) sendClose(s *sock, code int, reason string) {
+	if s.closeSent || s.state != sockOpen {
+		return
+	}
+	if code != 0 && code != websocket.CloseNoStatusReceived && !sendableCode(code) {
+		s.out.flush()
+		e.closed(s, code, nil, "dropped (recorded close code "+strconv.Itoa(code)+")")
+		return
+	}
+	if code == websocket.CloseNoStatusReceived {
+		code = 0
+	}
+	s.out.closeFrame(code, reason)
+	s.closeSent = true
+	s.lingerAt = time.Now().Add(closeGrace)
+}
+
+// lost marks a socket whose writes fail.
+func (e *engine) lost(s *sock, err error) {
+	e.opts.logf("replay: session %d: %s socket %s: %v", e.info.Number, s.info.Channel, s.info.Conn, err)
+	e.closed(s, 0, err, "write failed")
+}
+
+func (e *engine) flushAll() {
+	for _, s := range e.socks {
+		if s.state == sockOpen {
+			if err := s.out.flush(); err != nil {
+				e.lost(s, err)
+			}
+		}
+	}
+}
+
+// atEnd runs once the timeline is exhausted: it waits for the frames
+// still expected, then lets the sockets linger and closes them.
+func (e *engine) atEnd() {
+	if e.earliestTheirs() != nil {
+		return
+	}
+	for _, s := range e.socks {
+		if s.state != sockOpen || !s.lingerAt.IsZero() {
+			continue
+		}
+		switch {
+		case e.role == roleDrive:
+			s.lingerAt = time.Now()
+		case e.opts.Linger >= 0:
+			s.lingerAt = time.Now().Add(e.opts.Linger)
+		}
+	}
+}
+
+// complete reports a session that is over: timeline done, nothing more
+// expected, no socket open.
+func (e *engine) complete() bool {
+	if !e.ended || e.earliestTheirs() != nil {
+		return false
+	}
+	e.claimMu.Lock()
+	defer e.claimMu.Unlock()
+	for _, s := range e.socks {
+		if s.state == sockOpen || (s.state == sockPending && s.claimed) {
+			return false
+		}
+	}
+	e.over = true
+	return true
+}
+
+// claim reserves the session's socket for a live one on channel: the
+// socket with that channel, or the only socket of a one-socket session.
+// It returns -1 when there is none free or the session is over.
+func (e *engine) claim(channel string) int {
+	e.claimMu.Lock()
+	defer e.claimMu.Unlock()
+	if e.over {
+		return -1
+	}
+	i := slotFor(e.info, channel, func(i int) bool { return e.socks[i].claimed })
+	if i >= 0 {
+		e.socks[i].claimed = true
+	}
+	return i
+}
+
+// unclaim frees a socket whose live connection failed to open.
+func (e *engine) unclaim(i int) {
+	e.claimMu.Lock()
+	e.socks[i].claimed = false
+	e.claimMu.Unlock()
+	e.post(event{kind: evFailed, sock: i})
+}
+
+// slotFor picks the socket of a session a live socket on channel takes.
+func slotFor(info *SessionInfo, channel string, taken func(int) bool) int {
+	for i, c := range info.Conns {
+		if c.Channel == channel && !taken(i) {
+			return i
+		}
+	}
+	if len(info.Conns) == 1 && !taken(0) {
+		return 0
+	}
+	return -1
+}
+
+func (e *engine) nextDeadline() time.Time {
+	var d time.Time
+	min := func(t time.Time) {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	min(e.dueAt)
+	if e.gateItem != nil {
+		min(e.gateSince.Add(e.opts.Timeout))
+	}
+	if e.waitSock != nil {
+		min(e.waitSock.waitSince.Add(e.opts.Timeout))
+	}
+	if e.ended && e.earliestTheirs() != nil {
+		min(e.lastActive.Add(e.opts.Timeout))
+	}
+	for _, s := range e.socks {
+		if s.state == sockOpen {
+			min(s.lingerAt)
+		}
+	}
+	return d
+}
+
+func (e *engine) onTimer() {
+	now := time.Now()
+	if it := e.gateItem; it != nil && !it.done && !now.Before(e.gateSince.Add(e.opts.Timeout)) {
+		e.giveUp(it, fmt.Sprintf("the %s did not send it within %v", e.peer(), e.opts.Timeout))
+		e.gateItem = nil
+		e.lastActive = now
+	}
+	if s := e.waitSock; s != nil && s.state == sockPending && !now.Before(s.waitSince.Add(e.opts.Timeout)) {
+		s.state = sockAbsent
+		e.log.add(Entry{Kind: Missing, Session: e.info.Number, Line: s.info.Line, Conn: s.info.Conn, Channel: s.info.Channel,
+			Type: "open", Reason: fmt.Sprintf("no %s socket connected within %v", s.info.Channel, e.opts.Timeout)})
+		e.dropExpected(s)
+	}
+	if e.ended && !now.Before(e.lastActive.Add(e.opts.Timeout)) {
+		for _, l := range e.theirs {
+			for _, it := range l {
+				if !it.done {
+					e.giveUp(it, fmt.Sprintf("the %s did not send it within %v after the recording's end", e.peer(), e.opts.Timeout))
+				}
+			}
+		}
+	}
+	for _, s := range e.socks {
+		if s.state != sockOpen || s.lingerAt.IsZero() || now.Before(s.lingerAt) {
+			continue
+		}
+		if s.closeSent {
+			e.closed(s, 0, nil, "no close reply")
+			continue
+		}
+		code, reason := s.lingerCode, s.lingerReason
+		if !sendableCode(code) {
+			code, reason = websocket.CloseNormalClosure, "replay: end of recording"
+		}
+		s.out.closeFrame(code, reason)
+		s.out.flush()
+		s.closeSent = true
+		s.lingerAt = now.Add(closeGrace)
+	}
+}
+
+// giveUp reports an expected frame that did not come.
+func (e *engine) giveUp(it *item, reason string) {
+	if it.done {
+		return
+	}
+	it.done = true
+	e.ahead -= len(it.payload)
+	it.payload = nil
+	s := e.socks[it.sock]
+	e.log.add(Entry{Kind: Missing, Session: e.info.Number, Line: it.line, Conn: s.info.Conn, Channel: s.info.Channel,
+		Type: it.describe(), RequestID: string(it.reqID), Reason: reason})
+}
+
+func (e *engine) goneReason(s *sock) string {
+	if s.state == sockAbsent {
+		return fmt.Sprintf("the %s socket never connected", s.info.Channel)
+	}
+	if s.liveClose != 0 {
+		return fmt.Sprintf("the socket closed (code %d) first", s.liveClose)
+	}
+	return "the socket closed first"
+}
+
+// dropExpected gives up the frames still expected on a socket that can no
+// longer send them.
+func (e *engine) dropExpected(s *sock) {
+	reason := e.goneReason(s)
+	for _, it := range e.theirs[s.idx] {
+		e.giveUp(it, reason)
+	}
+	e.theirs[s.idx] = nil
+}
+
+// closed marks a socket closed (by the peer when err is nil and how is
+// empty) and drops its connection.
+func (e *engine) closed(s *sock, code int, err error, how string) {
+	if s.state != sockOpen {
+		return
+	}
+	s.state = sockClosed
+	s.liveClose = code
+	if s.out != nil {
+		s.out.close()
+	}
+	if how != "" {
+		e.opts.logf("replay: session %d: %s socket %s closed: %s", e.info.Number, s.info.Channel, s.info.Conn, how)
+	}
+	e.dropExpected(s)
+}
+
+func (e *engine) handle(ev event) {
+	s := e.socks[ev.sock]
+	switch ev.kind {
+	case evConnect:
+		if s.state != sockPending {
+			ev.out.close()
+			return
+		}
+		s.state, s.out = sockOpen, ev.out
+		e.lastActive = time.Now()
+		e.opts.logf("replay: session %d (%s): %s socket connected in place of %s", e.info.Number, e.info.Key, s.info.Channel, s.info.Conn)
+	case evFailed:
+		// Nothing to do: the socket is free again, and the loop rechecks
+		// whether the session is complete.
+	case evPing:
+		if s.state == sockOpen {
+			s.out.pong(ev.payload)
+		}
+	case evFrame:
+		if s.state == sockOpen {
+			e.lastActive = time.Now()
+			e.onFrame(s, classify(ev.op, ev.payload))
+		}
+	case evClosed:
+		if s.state != sockOpen {
+			return
+		}
+		s.closeRecv = true
+		if e.role == roleDrive {
+			e.matchClose(s, ev.code)
+		} else if !s.closeSent && ev.code != 0 {
+			// Echo the client's close, as a server does.
+			code := ev.code
+			if !sendableCode(code) {
+				code = 0
+			}
+			s.out.closeFrame(code, "")
+		}
+		how := ""
+		if ev.code == 0 && ev.err != nil && !s.closeSent {
+			how = ev.err.Error()
+		}
+		e.closed(s, ev.code, nil, how)
+	}
+}
+
+// onFrame handles a frame from the live peer.
+func (e *engine) onFrame(s *sock, l liveFrame) {
+	if e.role == roleDrive && l.env.HasSeq {
+		// Acknowledge the live server's own seq, as a client must.
+		ack := strconv.AppendInt([]byte(`{"type":"ack","seq":`), l.env.Seq, 10)
+		if err := s.out.message(trace.OpText, append(ack, '}')); err != nil {
+			e.lost(s, err)
+			return
+		}
+	}
+	if l.transport() {
+		e.onTransport(s, &l)
+		return
+	}
+	e.match(s, &l)
+}
+
+// onTransport answers pings and checks acks. Transport messages are never
+// matched against the recording: recorded pings, pongs and acks are the
+// recording's own transport noise.
+func (e *engine) onTransport(s *sock, l *liveFrame) {
+	switch l.typ {
+	case "ping":
+		var p []byte
+		if e.role == roleServe {
+			p = strconv.AppendInt([]byte(`{"type":"pong","timestamp":`), time.Now().UnixMilli(), 10)
+			p = append(p, '}')
+		} else {
+			p = []byte(`{"type":"pong"}`)
+		}
+		if err := s.out.message(trace.OpText, p); err != nil {
+			e.lost(s, err)
+		}
+	case "ack":
+		if e.role == roleServe {
+			e.onAck(s, l)
+		}
+	}
+}
+
+func (e *engine) onAck(s *sock, l *liveFrame) {
+	bad := func(reason string) {
+		e.log.add(Entry{Kind: BadAck, Session: e.info.Number, Conn: s.info.Conn, Channel: s.info.Channel, Got: "ack", Reason: reason})
+	}
+	if !l.env.HasSeq {
+		bad("ack without an integer seq")
+		return
+	}
+	n := l.env.Seq
+	if s.seqSent == 0 || n > s.maxSeq {
+		bad(fmt.Sprintf("ack for seq %d, which was not sent on this socket (highest sent: %d)", n, s.maxSeq))
+		return
+	}
+	// An ack covers its seq; acks may come in any order.
+	for i, q := range s.seqs {
+		if q == n {
+			s.seqs = append(s.seqs[:i], s.seqs[i+1:]...)
+			s.acked++
+			return
+		}
+	}
+}
+
+// match finds the recorded frame a live one stands for.
+func (e *engine) match(s *sock, l *liveFrame) {
+	if m := e.search(s, l); m != nil {
+		for _, sk := range e.theirs[s.idx] {
+			if sk == m {
+				break
+			}
+			if !sk.done {
+				sk.done = true
+				e.missed = append(e.missed, sk)
+				e.opts.logf("replay: session %d: %s (trace line %d) not received yet; %s (trace line %d) came first",
+					e.info.Number, sk.describe(), sk.line, l.describe(), m.line)
+			}
+		}
+		e.matched(m, l, Matched, "")
+		return
+	}
+	for i, m := range e.missed {
+		if m.sock == s.idx && sameKind(m, l) {
+			e.missed = append(e.missed[:i], e.missed[i+1:]...)
+			m.done = false
+			e.matched(m, l, OutOfOrder, "came after frames recorded after it")
+			return
+		}
+	}
+	for _, o := range e.socks {
+		if o == s {
+			continue
+		}
+		for _, it := range e.theirs[o.idx] {
+			if it.done {
+				continue
+			}
+			if sameKind(it, l) {
+				e.matched(it, l, Mismatch, fmt.Sprintf("sent on the %s socket, recorded on the %s socket", s.info.Channel, o.info.Channel))
+				return
+			}
+			break
+		}
+	}
+	ent := Entry{Kind: Unexpected, Session: e.info.Number, Conn: s.info.Conn, Channel: s.info.Channel, Got: l.describe(),
+		LiveRequestID: string(l.env.RequestID)}
+	if next := e.firstUndone(s.idx); next != nil {
+		ent.Reason = fmt.Sprintf("the recording expects %s (trace line %d) next on this socket", next.describe(), next.line)
+	} else {
+		ent.Reason = "the recording expects nothing more on this socket"
+	}
+	e.log.add(ent)
+}
+
+func (e *engine) firstUndone(sock int) *item {
+	for _, it := range e.theirs[sock] {
+		if !it.done {
+			return it
+		}
+	}
+	return nil
+}
+
+// search returns the expected frame a live frame matches on its socket,
+// looking at most Lookahead frames ahead (reading more of the trace if
+// needed), or nil. With contents compared, a frame of the same type and
+// contents is preferred to the first of the same type.
+func (e *engine) search(s *sock, l *liveFrame) *item {
+	for {
+		var first *item
+		seen, full := 0, false
+		for _, it := range e.theirs[s.idx] {
+			if it.done {
+				continue
+			}
+			if seen >= e.opts.Lookahead {
+				full = true
+				break
+			}
+			seen++
+			if !sameKind(it, l) {
+				continue
+			}
+			if e.cmp == nil || e.cmp.compare(it.payload, l.payload, nil) == "" {
+				return it
+			}
+			if first == nil {
+				first = it
+			}
+		}
+		if full || e.feedDone || e.ahead > maxAhead || !e.pull() {
+			return first
+		}
+	}
+}
+
+// matched records a live frame matching the recorded it.
+func (e *engine) matched(it *item, l *liveFrame, kind, reason string) {
+	it.done = true
+	s := e.socks[it.sock]
+	ent := Entry{Kind: kind, Session: e.info.Number, Line: it.line, Conn: s.info.Conn, Channel: s.info.Channel,
+		Type: it.describe(), RequestID: string(it.reqID), LiveRequestID: string(l.env.RequestID), Reason: reason}
+	if l.typ != it.typ {
+		ent.Got = l.describe()
+	}
+	switch e.role {
+	case roleServe:
+		if len(it.reqID) > 0 && len(l.env.RequestID) > 0 {
+			e.rewrite[string(it.reqID)] = string(l.env.RequestID)
+		}
+	case roleDrive:
+		if it.payload != nil {
+			diff := ""
+			if e.cmp != nil {
+				diff = e.cmp.compare(it.payload, l.payload, e.rewrite)
+			} else {
+				learnPayloadIDs(it.payload, l.payload, e.rewrite)
+			}
+			if diff != "" && kind == Matched {
+				ent.Kind, ent.Reason = Mismatch, diff
+			}
+		}
+	}
+	e.ahead -= len(it.payload)
+	it.payload = nil
+	e.log.add(ent)
+}
+
+// matchClose matches the live server closing a socket with the recorded
+// close (drive).
+func (e *engine) matchClose(s *sock, code int) {
+	if s.closeSent {
+		return // the echo of our own close
+	}
+	for _, it := range e.theirs[s.idx] {
+		if it.done {
+			continue
+		}
+		if it.kind != itemClose {
+			return // frames still expected: dropExpected reports them
+		}
+		it.done = true
+		ent := Entry{Kind: Matched, Session: e.info.Number, Line: it.line, Conn: s.info.Conn, Channel: s.info.Channel, Type: "close"}
+		if it.code != code && !(it.code == 0 && code == websocket.CloseNoStatusReceived) {
+			ent.Kind = Mismatch
+			ent.Reason = fmt.Sprintf("closed with code %d, recorded %d", code, it.code)
+		}
+		e.log.add(ent)
+		return
+	}
+	e.log.add(Entry{Kind: Unexpected, Session: e.info.Number, Conn: s.info.Conn, Channel: s.info.Channel,
+		Got: "close", Reason: fmt.Sprintf("the server closed the socket (code %d); the recording does not", code)})
+}
+
+// finish closes what is left, settles the report and stops the session's
+// goroutines.
+func (e *engine) finish() {
+	e.timer.Stop()
+	e.claimMu.Lock()
+	e.over = true
+	e.claimMu.Unlock()
+	aborted := e.ctx.Err() != nil
+	for _, s := range e.socks {
+		if s.state != sockOpen {
+			continue
+		}
+		if !s.closeSent {
+			code, reason := websocket.CloseNormalClosure, "replay: session over"
+			if aborted {
+				code, reason = websocket.CloseGoingAway, "replay: shutting down"
+			}
+			s.out.closeFrame(code, reason)
+		}
+		e.closed(s, 0, nil, "")
+	}
+	for _, it := range e.missed {
+		it.done = false
+		e.giveUp(it, fmt.Sprintf("the %s never sent it", e.peer()))
+	}
+	for _, l := range e.theirs {
+		for _, it := range l {
+			reason := fmt.Sprintf("the %s never sent it", e.peer())
+			if aborted {
+				reason = "replay stopped before it came"
+			}
+			e.giveUp(it, reason)
+		}
+	}
+	for _, s := range e.socks {
+		if e.opts.RequireAcks && e.role == roleServe && len(s.seqs) > 0 {
+			e.log.add(Entry{Kind: BadAck, Session: e.info.Number, Conn: s.info.Conn, Channel: s.info.Channel,
+				Reason: fmt.Sprintf("%d frames with a seq never acknowledged (first: seq %d)", len(s.seqs), s.seqs[0])})
+		}
+	}
+	e.log.update(func(r *SessionReport) {
+		for i, s := range e.socks {
+			c := &r.Conns[i]
+			c.Connected = s.out != nil
+			c.Sent, c.Unsent = s.sent, s.unsent
+			c.SeqSent, c.Acked, c.Unacked = s.seqSent, s.acked, len(s.seqs)
+			c.CloseCode = s.liveClose
+			r.Counts.Sent += s.sent
+		}
+		r.Done = true
+	})
+	e.cancel()
+	close(e.stopped)
+	e.wg.Wait()
+	if e.opts.OnSessionDone != nil {
+		e.opts.OnSessionDone(e.log.snapshot())
+	}
+}
+
+// errClosed is how a socket reader ends when the session closed it.
+var errClosed = errors.New("closed")
+
+// readLoop forwards a live socket's messages to the session until the
+// socket fails or closes.
+func readLoop(ws *websocket.Conn, idx int, e *engine) {
+	ws.SetReadLimit(maxLiveFrame)
+	for {
+		mt, p, err := ws.ReadMessage()
+		if err != nil {
+			code := 0
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				code = ce.Code
+			}
+			e.post(event{kind: evClosed, sock: idx, code: code, err: err})
+			return
+		}
+		op := trace.OpText
+		if mt == websocket.BinaryMessage {
+			op = trace.OpBinary
+		}
+		if !e.post(event{kind: evFrame, sock: idx, op: op, payload: p}) {
+			return
+		}
+	}
+}
+
+// learnPayloadIDs learns live ids from a matched pair of payloads.
+func learnPayloadIDs(rec, live []byte, out map[string]string) {
+	rv, ok1 := decodeJSON(rec)
+	lv, ok2 := decodeJSON(live)
+	if ok1 && ok2 {
+		learnIDs(rv, lv, out)
+	}
+}
