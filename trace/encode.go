@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -139,10 +140,13 @@ func appendHeader(dst []byte, r *Record) ([]byte, error) {
 // appendJSONFields marshals v (a struct) and splices its members into the
 // line being built.
 func appendJSONFields(dst []byte, v any, what string) ([]byte, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // keep URLs readable: & not \u0026
+	if err := enc.Encode(v); err != nil {
 		return dst, fmt.Errorf("encode %s: %w", what, err)
 	}
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if string(b) == "null" {
 		return dst, fmt.Errorf("%s record without %s fields", what, what)
 	}

@@ -47,6 +47,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	dialect := fs.String("dialect", "v2", "reply names: v2 (the real device) or reference (the published reference)")
 	single := fs.Bool("single", false, "one socket per session instead of control + stream")
 	quiet := fs.Bool("quiet", false, "do not print connections as they open and close")
+	scriptFile := fs.String("script", "", "run this client script (JSON, see traces/scripts/) instead of the default one")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), demoUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -59,9 +60,16 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wsproxy demo:", err)
 		return 2
 	}
+	var script *client.Script
+	if *scriptFile != "" {
+		if script, err = client.LoadScript(*scriptFile); err != nil {
+			fmt.Fprintln(stderr, "wsproxy demo:", err)
+			return 2
+		}
+	}
 	ctx, stop := signalContext()
 	defer stop()
-	return demo(ctx, demoConfig{out: *out, faults: *faulty, seed: *seed, dialect: d, single: *single, quiet: *quiet}, stdout, stderr)
+	return demo(ctx, demoConfig{out: *out, faults: *faulty, seed: *seed, dialect: d, single: *single, quiet: *quiet, script: script}, stdout, stderr)
 }
 
 type demoConfig struct {
@@ -71,6 +79,7 @@ type demoConfig struct {
 	dialect sim.Dialect
 	single  bool
 	quiet   bool
+	script  *client.Script // nil: the default script
 }
 
 const demoToken = "demo-token-not-a-secret"
@@ -135,7 +144,7 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) int {
 		cl.RequestTimeout = 3 * time.Second
 	}
 	runCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	report, runErr := cl.Run(runCtx, nil)
+	report, runErr := cl.Run(runCtx, cfg.script)
 	cancel()
 
 	// Shut down in order: no new connections, close the live ones, flush.
