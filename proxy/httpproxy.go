@@ -15,11 +15,13 @@ import (
 // httputil.ReverseProxy to the upstream whose exchanges are recorded.
 func (p *Proxy) newReverseProxy() http.Handler {
 	transport := &http.Transport{
+		Proxy:               nil, // a debugging proxy goes straight to the upstream it was given
 		DialContext:         p.dialer().DialContext,
 		TLSClientConfig:     p.opts.UpstreamTLS,
 		ForceAttemptHTTP2:   true,
 		MaxIdleConnsPerHost: 16,
 	}
+	p.transport = transport
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(p.httpBase)

@@ -62,11 +62,12 @@ type Options struct {
 // HTTP requests are reverse-proxied and recorded too. Create it with New;
 // it is an http.Handler.
 type Proxy struct {
-	opts     Options
-	upstream *url.URL
-	httpBase *url.URL
-	rp       http.Handler
-	pipe     *pipeline
+	opts      Options
+	upstream  *url.URL
+	httpBase  *url.URL
+	rp        http.Handler
+	transport *http.Transport
+	pipe      *pipeline
 
 	connSeq atomic.Int64
 	httpSeq atomic.Int64
@@ -220,6 +221,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		p.mu.Unlock()
 		<-done
 	}
+	p.transport.CloseIdleConnections()
 	p.pipe.close()
 	return err
 }
