@@ -51,6 +51,9 @@ type Config struct {
 	// under the same connection id to continue it (default 2m).
 	SessionLinger time.Duration
 
+	// Disable lists rule ids not to report.
+	Disable []string
+
 	// OnFinding, when set, is called with every finding as it is found,
 	// from the goroutine calling Write, Advance or Finish.
 	OnFinding func(Finding)

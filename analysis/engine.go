@@ -45,6 +45,7 @@ type Engine struct {
 	replyByTerminal map[*protocol.TypeInfo]bool
 	startsReplies   map[*protocol.TypeInfo][]string
 
+	disabled  map[string]bool
 	counts    map[string]int
 	bySev     [3]int
 	findings  []Finding
@@ -81,6 +82,10 @@ func New(cfg Config) *Engine {
 		reorderWin: int64(cfg.ReorderWindow),
 		files:      []string{""},
 		counts:     map[string]int{},
+		disabled:   map[string]bool{},
+	}
+	for _, id := range cfg.Disable {
+		e.disabled[id] = true
 	}
 	e.replyByTerminal = map[*protocol.TypeInfo]bool{}
 	e.startsReplies = map[*protocol.TypeInfo][]string{}
@@ -400,6 +405,9 @@ func (e *Engine) clientMessage(s *socket, info *protocol.TypeInfo, t int64, p po
 
 // report records one finding about the record at p on the socket id.
 func (e *Engine) report(rule string, sev Severity, id *ident, p pos, t int64, related pos, subject, msg string) {
+	if e.disabled[rule] {
+		return
+	}
 	f := Finding{
 		Rule: rule, Severity: sev, File: e.files[p.file], Line: p.line, Conn: id.conn,
 		T: time.Unix(0, t).UTC(), Message: msg, RelatedLine: related.line, Subject: subject,

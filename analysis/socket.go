@@ -99,11 +99,16 @@ func (e *Engine) newSocket(conn string, info protocol.Session, t int64, p pos) *
 // it, and releases it. closed is false when the stream ended with the
 // socket open (Finish).
 func (e *Engine) closeSocket(s *socket, t int64, p pos, closed bool) {
-	s.expire(e, t)
 	why := "before the socket closed"
 	if !closed {
 		why = "before the trace ended"
 	}
+	if !s.hbReported && t-s.lastPingT >= e.hbLimit {
+		s.hbReported = true
+		e.report(RuleMissingHeartbeat, Warning, &s.id, s.lastPingP, s.lastPingT, p, "",
+			fmt.Sprintf("no ping from the client for %s %s (until %s)", dur(t-s.lastPingT), s.since(), strings.TrimPrefix(why, "before ")))
+	}
+	s.expire(e, t)
 	for s.unacked.len() > 0 {
 		w := s.unacked.pop()
 		if !w.acked {
@@ -118,10 +123,6 @@ func (e *Engine) closeSocket(s *socket, t int64, p pos, closed bool) {
 				fmt.Sprintf("%s %s got no reply %s (accepted: %s)", r.info.Name, r.id, why, strings.Join(r.info.Replies, ", ")))
 		}
 		r.done = true
-	}
-	if !s.hbReported && t-s.lastPingT >= e.hbLimit {
-		e.report(RuleMissingHeartbeat, Warning, &s.id, s.lastPingP, s.lastPingT, p, "",
-			fmt.Sprintf("no ping from the client for %s %s (%s)", dur(t-s.lastPingT), s.since(), strings.TrimPrefix(why, "before ")))
 	}
 	if s.cmds > 0 && !s.attachOK && !s.attachDone {
 		s.attachDone = true
