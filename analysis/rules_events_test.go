@@ -23,7 +23,7 @@ func TestEventSeqInterleavingInsideWindow(t *testing.T) {
 		if n%2 == 1 {
 			conn = "c"
 		}
-		s.after(100 * time.Millisecond).server(conn, ev("update_queue", n, ""))
+		s.after(100*time.Millisecond).server(conn, ev("update_queue", n, ""))
 	}
 	none(t, s.run(quiet()))
 }
@@ -32,9 +32,9 @@ func TestEventSeqGap(t *testing.T) {
 	s := twoSockets()
 	s.server("s", ev("update_queue", 1, ""))
 	l2 := s.server("s", ev("update_queue", 2, ""))
-	l5 := s.after(10 * time.Millisecond).server("c", ev("turn_finished", 5, ""))
-	s.after(10 * time.Millisecond).server("s", ev("update_queue", 6, ""))
-	s.after(10 * time.Millisecond).client("c", `{"type":"sync",`+rt+`,"recover_approvals":true}`)
+	l5 := s.after(10*time.Millisecond).server("c", ev("turn_finished", 5, ""))
+	s.after(10*time.Millisecond).server("s", ev("update_queue", 6, ""))
+	s.after(10*time.Millisecond).client("c", `{"type":"sync",`+rt+`,"recover_approvals":true}`)
 	s.after(2*time.Second).server("s", ev("update_queue", 7, ""))
 	fs := s.run(quiet())
 	f := want(t, fs, RuleEventSeqGap, 1)
@@ -199,7 +199,7 @@ func TestGapWithoutSync(t *testing.T) {
 		s := twoSockets()
 		s.server("s", ev("update_queue", 1, ""))
 		l := s.server("s", ev("update_queue", 3, ""))
-		s.after(5 * time.Second).server("s", ev("update_queue", 4, ""))
+		s.after(5*time.Second).server("s", ev("update_queue", 4, ""))
 		if syncAfter >= 0 {
 			s.to(syncAfter).client("c", `{"type":"sync",`+rt+`,"recover_approvals":true}`)
 		}

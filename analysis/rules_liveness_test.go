@@ -27,7 +27,7 @@ func TestMissingHeartbeat(t *testing.T) {
 		s := newScript()
 		s.open("c", "conn-1", "control")
 		for i := 0; i < 5; i++ {
-			s.after(30 * time.Second).client("c", `{"type":"ping"}`)
+			s.after(30*time.Second).client("c", `{"type":"ping"}`)
 			s.server("c", `{"type":"pong"}`)
 		}
 		s.after(30 * time.Second).close("c")

@@ -42,7 +42,7 @@ func TestUnmatchedRequest(t *testing.T) {
 		s := newScript()
 		s.open("c", "conn-1", "control")
 		l := s.client("c", `{"type":"read_file","request_id":"rf-1","path":"/a"}`)
-		s.after(31 * time.Second).client("c", `{"type":"ping"}`)
+		s.after(31*time.Second).client("c", `{"type":"ping"}`)
 		s.after(time.Second).server("c", `{"type":"read_file_response","request_id":"rf-1","success":true}`)
 		fs := s.run(quiet())
 		check(t, want(t, fs, RuleUnmatchedRequest, 1)[0], Error, l, 0, "rf-1")
