@@ -329,4 +329,3 @@ func readAll(t testing.TB, path string) []*trace.Record {
 		out = append(out, rec)
 	}
 }
-
