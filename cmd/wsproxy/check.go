@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/lettadev/wsproxy/analysis"
 )
@@ -28,6 +29,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.PongTimeout, "pong-timeout", d.PongTimeout, "time a ping's pong may take")
 	fs.IntVar(&cfg.ReorderEvents, "reorder-events", d.ReorderEvents, "events a missing event_seq may still arrive within")
 	fs.DurationVar(&cfg.ReorderWindow, "reorder-window", d.ReorderWindow, "record time a missing event_seq may still arrive within")
+	disable := fs.String("disable", "", "comma-separated rule ids not to report")
 	listRules := fs.Bool("rules", false, "list the rules and exit")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wsproxy check [flags] TRACE_OR_DIR...")
@@ -51,6 +53,16 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	if write == nil {
 		fmt.Fprintf(stderr, "wsproxy check: unknown -format %q (text, json or junit)\n", *format)
 		return 2
+	}
+	for _, id := range strings.Split(*disable, ",") {
+		if id = strings.TrimSpace(id); id == "" {
+			continue
+		}
+		if _, ok := analysis.LookupRule(id); !ok {
+			fmt.Fprintf(stderr, "wsproxy check: unknown rule %q in -disable (see -rules)\n", id)
+			return 2
+		}
+		cfg.Disable = append(cfg.Disable, id)
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
