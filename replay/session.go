@@ -68,7 +68,8 @@ type sock struct {
 	claimed      bool // a live socket is on its way (guarded by engine.claimMu)
 
 	sent, unsent int
-	seqs         []int64 // sent seqs not yet acknowledged
+	seqs         []int64 // sent seqs not yet acknowledged (the latest maxUnacked)
+	forgotten    int     // unacknowledged seqs dropped from seqs
 	maxSeq       int64
 	seqSent      int
 	acked        int
@@ -133,6 +134,7 @@ const (
 	pumpBudget   = 512
 	maxAhead     = 32 << 20
 	maxUndone    = 4096 // expected frames kept per socket when not waiting for them
+	maxUnacked   = 1 << 14
 	closeGrace   = time.Second
 	maxLiveFrame = 64 << 20
 )
@@ -440,6 +442,11 @@ func (e *engine) send(s *sock, it *item) {
 	}
 	s.sent++
 	if it.hasSeq && e.role == roleServe {
+		if len(s.seqs) >= maxUnacked {
+			// A client that does not ack: remember only the latest seqs.
+			s.seqs = s.seqs[1:]
+			s.forgotten++
+		}
 		s.seqs = append(s.seqs, it.seq)
 		s.seqSent++
 		if it.seq > s.maxSeq {
@@ -969,7 +976,7 @@ func (e *engine) finish() {
 	for _, s := range e.socks {
 		if e.opts.RequireAcks && e.role == roleServe && len(s.seqs) > 0 {
 			e.log.add(Entry{Kind: BadAck, Session: e.info.Number, Conn: s.info.Conn, Channel: s.info.Channel,
-				Reason: fmt.Sprintf("%d frames with a seq never acknowledged (first: seq %d)", len(s.seqs), s.seqs[0])})
+				Reason: fmt.Sprintf("%d frames with a seq never acknowledged (seq %d among them)", len(s.seqs)+s.forgotten, s.seqs[0])})
 		}
 	}
 	e.log.update(func(r *SessionReport) {
@@ -977,7 +984,7 @@ func (e *engine) finish() {
 			c := &r.Conns[i]
 			c.Connected = s.out != nil
 			c.Sent, c.Unsent = s.sent, s.unsent
-			c.SeqSent, c.Acked, c.Unacked = s.seqSent, s.acked, len(s.seqs)
+			c.SeqSent, c.Acked, c.Unacked = s.seqSent, s.acked, len(s.seqs)+s.forgotten
 			c.CloseCode = s.liveClose
 			r.Counts.Sent += s.sent
 		}
