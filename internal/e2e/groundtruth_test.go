@@ -1,0 +1,203 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lettadev/wsproxy/analysis"
+	"github.com/lettadev/wsproxy/client"
+	"github.com/lettadev/wsproxy/faults"
+	"github.com/lettadev/wsproxy/proxy"
+	"github.com/lettadev/wsproxy/recorder"
+	"github.com/lettadev/wsproxy/sim"
+	"github.com/lettadev/wsproxy/trace"
+)
+
+// session runs one client script against the simulator through a
+// recording proxy and returns the trace path, the client report and the
+// simulator's ground truth. live receives the live checker's findings.
+func session(t *testing.T, env *sim.Server, cl *client.Client, script *client.Script, checkCfg analysis.Config) (string, *client.Report, []faults.Fault, []analysis.Finding) {
+	t.Helper()
+	simURL, err := env.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	path := filepath.Join(t.TempDir(), "run.jsonl.zst")
+	w, err := recorder.Create(path, recorder.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(trace.NewHeader("e2e", "0", trace.SourceProxy, time.Now()))
+	checkCfg.Collect = true
+	live := analysis.New(checkCfg)
+	live.SetFile(path)
+	p, err := proxy.New(proxy.Options{Upstream: simURL, Sink: trace.Tee{w, live}, Tick: live.Advance})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: p}
+	go srv.Serve(ln)
+	cl.URL = "http://" + ln.Addr().String()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := cl.Run(ctx, script)
+	if err != nil {
+		t.Fatalf("client run: %v", err)
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	srv.Shutdown(sctx)
+	p.Shutdown(sctx)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	live.Finish(time.Now())
+	return path, rep, env.Faults(), live.Findings()
+}
+
+// sessionRules are checked per session (all sockets of a connection id):
+// their findings are compared without a socket.
+var sessionRules = map[string]bool{
+	analysis.RuleEventSeqGap:    true,
+	analysis.RuleGapWithoutSync: true,
+	analysis.RuleDuplicateKey:   true,
+}
+
+// key identifies a fault or a finding for comparison: the rule, its
+// subject, the connection, and for per-socket rules the socket.
+func faultKey(f faults.Fault) string {
+	k := fmt.Sprintf("%s|%s|%s", f.Rule, f.Subject, f.ConnectionID)
+	if f.Channel != "" && !sessionRules[f.Rule] {
+		k += fmt.Sprintf("|%s#%d", f.Channel, f.Socket)
+	}
+	return k
+}
+
+func findingKey(f analysis.Finding, withSocket bool) string {
+	k := fmt.Sprintf("%s|%s|%s", f.Rule, f.Subject, f.Session.ConnectionID)
+	if withSocket {
+		k += fmt.Sprintf("|%s#%d", f.Channel, f.Socket)
+	}
+	return k
+}
+
+// compare checks that findings and expected faults are the same multiset.
+func compare(t *testing.T, what string, expected []faults.Fault, findings []analysis.Finding) {
+	t.Helper()
+	want := map[string]int{}
+	socketLevel := map[string]bool{} // rule -> faults name a socket
+	for _, f := range expected {
+		want[faultKey(f)]++
+		if f.Channel != "" && !sessionRules[f.Rule] {
+			socketLevel[f.Rule] = true
+		}
+	}
+	got := map[string]int{}
+	for _, f := range findings {
+		got[findingKey(f, socketLevel[f.Rule])]++
+	}
+	var missing, extra []string
+	for k, n := range want {
+		for i := got[k]; i < n; i++ {
+			missing = append(missing, k)
+		}
+	}
+	for k, n := range got {
+		for i := want[k]; i < n; i++ {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	if len(missing) > 0 || len(extra) > 0 {
+		var fs []string
+		for _, f := range findings {
+			fs = append(fs, f.String())
+		}
+		t.Errorf("%s: %d expected faults, %d findings\nmissed (in the ground truth, not found):\n  %s\nextra (found, not injected):\n  %s\nall findings:\n  %s",
+			what, len(expected), len(findings), strings.Join(missing, "\n  "), strings.Join(extra, "\n  "), strings.Join(fs, "\n  "))
+	}
+}
+
+// TestEveryFaultKnobIsFoundExactly turns on every fault knob of the
+// simulator and of the reference client, records the session through the
+// proxy, and checks that the checker, live and offline on the trace,
+// reports exactly the injected faults: no more, no fewer.
+func TestEveryFaultKnobIsFoundExactly(t *testing.T) {
+	env := &sim.Server{Token: "tok", Seed: 42, Inject: sim.Faults{
+		GapEvery: 35, GapSize: 3,
+		DuplicateEvery: 40, AlterEvery: 150,
+		UnansweredEvery: 20, UnansweredTypes: []string{"get_tree"},
+		OrphanEvery: 25,
+		DelayEvery:  30, Delay: 20 * time.Millisecond, Timeout: 800 * time.Millisecond,
+		DropAfterFrames: 120,
+	}}
+	cl := &client.Client{Token: "tok", RequestTimeout: time.Second, GapGrace: 100 * time.Millisecond,
+		Inject: client.Faults{SkipAckEvery: 29, ReuseRequestIDEvery: 13}}
+	cfg := analysis.DefaultConfig()
+	cfg.ResponseTimeout = 800 * time.Millisecond
+	path, rep, simFaults, live := session(t, env, cl, nil, cfg)
+	expected := faults.Expected(append(append([]faults.Fault(nil), simFaults...), rep.Faults...))
+	byRule := faults.ByRule(expected)
+	t.Logf("ground truth: %v", byRule)
+	for _, rule := range []string{"event-seq-gap", "duplicate-idempotency-key", "unmatched-request", "orphan-response", "unacked-seq", "duplicate-request-id"} {
+		if byRule[rule] == 0 {
+			t.Errorf("no %s fault was injected: the test would prove nothing for it", rule)
+		}
+	}
+	compare(t, "live", expected, live)
+	offline := analysis.CheckFiles([]string{path}, cfg)
+	compare(t, "offline", expected, offline.Findings)
+}
+
+// TestClientFaultKnobs covers the client's own knobs that only show with
+// a short heartbeat: a client that never pings and never syncs.
+func TestClientFaultKnobs(t *testing.T) {
+	env := &sim.Server{Token: "tok", Seed: 7, Inject: sim.Faults{GapEvery: 8}}
+	cl := &client.Client{Token: "tok", RequestTimeout: 2 * time.Second, GapGrace: 100 * time.Millisecond,
+		Inject: client.Faults{NeverPing: true, NoSync: true}}
+	cfg := analysis.DefaultConfig()
+	cfg.Heartbeat, cfg.HeartbeatSlack = time.Millisecond, -1 // any open socket without a ping
+	cfg.SyncTimeout = 50 * time.Millisecond
+	script := &client.Script{Name: "short", Steps: []client.Step{
+		{Turn: &client.Turn{Message: "tell me about the repo"}},
+		{Send: map[string]any{"type": "list_models"}},
+		{Turn: &client.Turn{Message: "and the tests"}},
+	}}
+	path, rep, simFaults, live := session(t, env, cl, script, cfg)
+	// A client that never syncs leaves every injected gap without a sync:
+	// that ground truth is the simulator's gaps (the client only knows the
+	// gaps it happened to notice before the session ended).
+	expected := faults.Expected(simFaults)
+	for _, f := range simFaults {
+		if f.Rule == faults.RuleEventSeqGap {
+			expected = append(expected, faults.Fault{Knob: client.KnobNoSync, Rule: faults.RuleGapWithoutSync, Subject: f.Subject, ConnectionID: f.ConnectionID})
+		}
+	}
+	for _, f := range faults.Expected(rep.Faults) {
+		if f.Rule != faults.RuleGapWithoutSync {
+			expected = append(expected, f)
+		}
+	}
+	t.Logf("ground truth: %v", faults.ByRule(expected))
+	for _, rule := range []string{"missing-heartbeat", "no-sync-on-attach", "event-seq-gap", "gap-without-sync"} {
+		if faults.ByRule(expected)[rule] == 0 {
+			t.Errorf("no %s fault was injected", rule)
+		}
+	}
+	compare(t, "live", expected, live)
+	offline := analysis.CheckFiles([]string{path}, cfg)
+	compare(t, "offline", expected, offline.Findings)
+}
