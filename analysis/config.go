@@ -22,7 +22,8 @@ type Config struct {
 	// sync (default 10s).
 	SyncTimeout time.Duration
 	// Heartbeat is the client's ping interval and HeartbeatSlack the
-	// tolerance on top of it (defaults 30s and 5s).
+	// tolerance on top of it (defaults 30s and 5s; a negative slack means
+	// none).
 	Heartbeat      time.Duration
 	HeartbeatSlack time.Duration
 	// PongTimeout bounds the time from a ping to its pong (default 10s).
@@ -37,7 +38,9 @@ type Config struct {
 	ReorderWindow time.Duration
 
 	// KeyWindow is how many recent idempotency keys a session remembers
-	// for duplicate detection (default 32768).
+	// for duplicate detection (default 8192, about 400 KiB per busy
+	// session). A key delivered again further back than that is not seen
+	// as a duplicate.
 	KeyWindow int
 	// RequestIDWindow is how many recent request_ids (and terminal ids) a
 	// socket remembers for duplicate-request-id and late replies (default
@@ -75,7 +78,7 @@ func DefaultConfig() Config {
 		PongTimeout:     10 * time.Second,
 		ReorderEvents:   64,
 		ReorderWindow:   time.Second,
-		KeyWindow:       1 << 15,
+		KeyWindow:       8192,
 		RequestIDWindow: 4096,
 		AttachCommands:  3,
 		SessionLinger:   2 * time.Minute,

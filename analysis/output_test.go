@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -173,5 +174,24 @@ func TestWriteRules(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "warning/error") {
 		t.Error("mixed severity not shown")
+	}
+}
+
+func TestRuleExamples(t *testing.T) {
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range Rules() {
+		prefix := regexp.MustCompile(`^t\.jsonl:\d+: (error|warning): ` + regexp.QuoteMeta(r.ID) + `: `)
+		if !prefix.MatchString(r.Example) {
+			t.Errorf("%s: example %q", r.ID, r.Example)
+		}
+		if !strings.Contains(string(doc), "//	"+r.ID+" ") {
+			t.Errorf("%s: not in the doc.go table", r.ID)
+		}
+		if !strings.Contains(string(doc), "//	    "+r.Example) {
+			t.Errorf("%s: doc.go example differs from Rule.Example %q", r.ID, r.Example)
+		}
 	}
 }
