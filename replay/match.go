@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lettadev/wsproxy/protocol"
+	"github.com/lettadev/wsproxy/redact"
 	"github.com/lettadev/wsproxy/trace"
 )
 
@@ -158,26 +159,33 @@ func (c *comparer) compare(rec, live []byte, learn map[string]string) string {
 	return firstDiff("", c.normalize(rv), c.normalize(lv))
 }
 
+// firstDiff compares a recorded value a with a live value b and says
+// where they first differ ("" when they agree). A recorded string the
+// recorder redacted matches any live value.
 func firstDiff(path string, a, b any) string {
-	if reflect.DeepEqual(a, b) {
-		return ""
-	}
-	am, aok := a.(map[string]any)
-	bm, bok := b.(map[string]any)
-	if aok && bok {
-		keys := make([]string, 0, len(am)+len(bm))
-		for k := range am {
+	switch x := a.(type) {
+	case string:
+		if x == redact.Placeholder {
+			return ""
+		}
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok {
+			break
+		}
+		keys := make([]string, 0, len(x)+len(y))
+		for k := range x {
 			keys = append(keys, k)
 		}
-		for k := range bm {
-			if _, ok := am[k]; !ok {
+		for k := range y {
+			if _, ok := x[k]; !ok {
 				keys = append(keys, k)
 			}
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			av, ina := am[k]
-			bv, inb := bm[k]
+			av, ina := x[k]
+			bv, inb := y[k]
 			switch {
 			case !inb:
 				return fmt.Sprintf("%s missing (recorded %s)", join(path, k), short(av))
@@ -188,18 +196,24 @@ func firstDiff(path string, a, b any) string {
 				return d
 			}
 		}
-	}
-	as, aok := a.([]any)
-	bs, bok := b.([]any)
-	if aok && bok {
-		if len(as) != len(bs) {
-			return fmt.Sprintf("%s has %d elements, recorded %d", orRoot(path), len(bs), len(as))
+		return ""
+	case []any:
+		y, ok := b.([]any)
+		if !ok {
+			break
 		}
-		for i := range as {
-			if d := firstDiff(fmt.Sprintf("%s[%d]", path, i), as[i], bs[i]); d != "" {
+		if len(x) != len(y) {
+			return fmt.Sprintf("%s has %d elements, recorded %d", orRoot(path), len(y), len(x))
+		}
+		for i := range x {
+			if d := firstDiff(fmt.Sprintf("%s[%d]", path, i), x[i], y[i]); d != "" {
 				return d
 			}
 		}
+		return ""
+	}
+	if reflect.DeepEqual(a, b) {
+		return ""
 	}
 	return fmt.Sprintf("%s is %s, recorded %s", orRoot(path), short(b), short(a))
 }

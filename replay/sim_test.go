@@ -1,0 +1,118 @@
+package replay_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/lettadev/wsproxy/client"
+	"github.com/lettadev/wsproxy/proxy"
+	"github.com/lettadev/wsproxy/recorder"
+	"github.com/lettadev/wsproxy/replay"
+	"github.com/lettadev/wsproxy/sim"
+	"github.com/lettadev/wsproxy/trace"
+)
+
+// recordClientAgainstSim runs the reference client's default script
+// through the recording proxy to the simulator and returns the trace.
+func recordClientAgainstSim(t *testing.T, seed int64) string {
+	t.Helper()
+	env := &sim.Server{Seed: seed}
+	simURL, err := env.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+
+	path := filepath.Join(t.TempDir(), "client-sim.jsonl.zst")
+	w, err := recorder.Create(path, recorder.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(trace.NewHeader("replay-test", "1", trace.SourceProxy, time.Now()))
+	p, err := proxy.New(proxy.Options{Upstream: simURL, Sink: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: p}
+	go hs.Serve(ln)
+
+	cl := &client.Client{URL: "http://" + ln.Addr().String(), RequestTimeout: 5 * time.Second, RequestIDPrefix: "rec-"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := cl.Run(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Fatalf("recording run failed:\n%s", rep)
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	p.Shutdown(sctx)
+	hs.Close()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// The reference client, run again with request_ids of its own, talks to a
+// replay of its recorded session with the simulator as to the simulator.
+func TestReferenceClientAgainstReplay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("records a full client session")
+	}
+	path := recordClientAgainstSim(t, 7)
+	srv := replay.NewTestServer(t, path, replay.Options{Timeout: 5 * time.Second, Linger: 50 * time.Millisecond})
+	cl := &client.Client{URL: srv.HTTP.URL, RequestTimeout: 5 * time.Second, RequestIDPrefix: "live-"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := cl.Run(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Errorf("the client found the replay wanting:\n%s", rep)
+	}
+	r := srv.RequireNoDivergence()
+	t.Logf("%s", r)
+	if r.Totals.Matched < 50 {
+		t.Errorf("only %d frames matched", r.Totals.Matched)
+	}
+}
+
+// Drive plays the recorded client against a fresh simulator: the
+// simulator answers as it did when recorded.
+func TestDriveAgainstSimulator(t *testing.T) {
+	if testing.Short() {
+		t.Skip("records a full client session")
+	}
+	path := recordClientAgainstSim(t, 7)
+	env := &sim.Server{Seed: 7}
+	simURL, err := env.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	r, err := replay.Drive(t.Context(), simURL, path, replay.Options{Timeout: 5 * time.Second, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() {
+		t.Errorf("drive against the simulator:\n%s", r)
+		for _, e := range r.All() {
+			t.Errorf("%s", e)
+		}
+	}
+	if r.Totals.Matched < 50 {
+		t.Errorf("only %d frames matched:\n%s", r.Totals.Matched, r)
+	}
+}
