@@ -437,6 +437,10 @@ type run struct {
 	scripted     int
 	graceTimer   *time.Timer
 	gapIdle      []chan struct{}
+	syncGen      int // syncs the loop sent on its own (attach, gaps)
+	unsettled    int // of those, syncs whose fence has not completed
+	drainWait    []chan struct{}
+	drained      int // syncGen covered by the last drain (runner-owned)
 	pingTicker   *time.Ticker
 }
 

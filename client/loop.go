@@ -83,12 +83,16 @@ func (r *run) exec(fn func()) error {
 	}
 }
 
-func (r *run) logEntry(dir string, k *csock, typ string, dropped bool) {
+func (r *run) logEntry(dir string, k *csock, typ string, dropped bool, eventSeq ...int64) {
 	if !r.c.KeepLog {
 		return
 	}
+	e := Entry{Dir: dir, Channel: k.channel, Socket: k.ordinal, Type: typ, Dropped: dropped}
+	if len(eventSeq) > 0 {
+		e.EventSeq = eventSeq[0]
+	}
 	r.rmu.Lock()
-	r.rep.Log = append(r.rep.Log, Entry{Dir: dir, Channel: k.channel, Socket: k.ordinal, Type: typ, Dropped: dropped})
+	r.rep.Log = append(r.rep.Log, e)
 	r.rmu.Unlock()
 }
 
@@ -188,7 +192,7 @@ func (r *run) onInbound(x inbound) {
 			if first != h {
 				r.rep.ConflictingDuplicates++
 			}
-			r.logEntry("recv", k, typ, true)
+			r.logEntry("recv", k, typ, true, env.EventSeq)
 			return
 		}
 		r.keys[key] = h
@@ -197,7 +201,7 @@ func (r *run) onInbound(x inbound) {
 		}
 		r.delivered[key] = true
 	}
-	r.logEntry("recv", k, typ, false)
+	r.logEntry("recv", k, typ, false, env.EventSeq)
 
 	if env.HasEventSeq {
 		r.rep.Events++
@@ -282,6 +286,11 @@ func (r *run) socketLost(k *csock, err error) {
 	}
 	s.broken = true
 	s.code = websocket.CloseAbnormalClosure
+	r.unsettled = 0
+	for _, ch := range r.drainWait {
+		close(ch)
+	}
+	r.drainWait = nil
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) {
 		s.code, s.text = ce.Code, ce.Text
@@ -362,16 +371,45 @@ func (r *run) onControlRequest(f *frame) {
 	}
 }
 
-// sendSync sends sync with recover_approvals; it needs the loop.
+// sendSync sends sync with recover_approvals, followed by a fence: a ping
+// on each socket in turn, each sent when the previous pong arrived. When
+// the last pong is in, everything the sync set off has arrived. It runs on
+// the loop.
 func (r *run) sendSync(why string) {
 	cmd := map[string]any{
 		"type":              "sync",
 		"runtime":           map[string]any{"agent_id": r.agentID, "conversation_id": r.convID},
 		"recover_approvals": true,
 	}
-	if _, err := r.startRequest(cmd, "sync", false); err == nil {
-		r.rep.SyncsSent++
-		r.c.logf("client: sync sent (%s)", why)
+	if _, err := r.startRequest(cmd, "sync", false); err != nil {
+		return
+	}
+	r.rep.SyncsSent++
+	r.syncGen++
+	r.c.logf("client: sync sent (%s)", why)
+	if r.c.Inject.NeverPing {
+		return
+	}
+	r.unsettled++
+	r.fenceChain(r.sess, r.sess.socks, func() {
+		r.unsettled--
+		if r.unsettled == 0 {
+			for _, ch := range r.drainWait {
+				close(ch)
+			}
+			r.drainWait = nil
+		}
+	})
+}
+
+// fenceChain pings socks one after the other, then runs done.
+func (r *run) fenceChain(s *session, socks []*csock, done func()) {
+	if len(socks) == 0 || r.sess != s || s.broken {
+		done()
+		return
+	}
+	if !r.ping(socks[0], func() { r.fenceChain(s, socks[1:], done) }) {
+		done()
 	}
 }
 

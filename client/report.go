@@ -50,6 +50,8 @@ type Entry struct {
 	Channel string `json:"channel"`
 	Socket  int    `json:"socket"`
 	Type    string `json:"type"`
+	// EventSeq is the event_seq of a received event.
+	EventSeq int64 `json:"event_seq,omitempty"`
 	// Dropped marks a received duplicate that was not delivered.
 	Dropped bool `json:"dropped,omitempty"`
 }

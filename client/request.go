@@ -280,3 +280,43 @@ func (r *run) barrier() error {
 	}
 	return nil
 }
+
+// drain waits until the effects of the syncs the loop sent on its own
+// (after attaching, after gaps) have arrived, which each sync's fence
+// tells. Steps then start from a settled session, which keeps a run's
+// message sequence reproducible. Without pings it waits for GapGrace.
+func (r *run) drain() error {
+	ch := make(chan struct{})
+	gen := 0
+	var s *session
+	r.exec(func() {
+		gen, s = r.syncGen, r.sess
+		if r.unsettled == 0 || s == nil {
+			close(ch)
+		} else {
+			r.drainWait = append(r.drainWait, ch)
+		}
+	})
+	if r.c.Inject.NeverPing {
+		if gen == r.drained {
+			return nil
+		}
+		r.drained = gen
+		return sleepCtx(r.ctx, r.c.gapGrace())
+	}
+	if s == nil {
+		return nil
+	}
+	t := time.NewTimer(r.c.requestTimeout())
+	defer t.Stop()
+	select {
+	case <-ch:
+		return nil
+	case <-t.C:
+		return nil
+	case <-s.lost:
+		return errDisconnected
+	case <-r.ctx.Done():
+		return r.ctx.Err()
+	}
+}

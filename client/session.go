@@ -195,17 +195,16 @@ func (r *run) install(socks []*csock, reconnect bool) error {
 				r.addFault(Fault{Knob: KnobNeverPing, Rule: "missing-heartbeat", ConnectionID: r.connID,
 					Channel: k.channel, Socket: k.ordinal, Detail: "socket never sends a ping"})
 			}
-		} else {
-			for _, k := range socks {
-				r.ping(k, nil)
-			}
-			if r.pingTicker == nil {
-				r.pingTicker = time.NewTicker(r.c.pingInterval())
-			}
+		} else if r.pingTicker == nil {
+			r.pingTicker = time.NewTicker(r.c.pingInterval())
 		}
+		// The sync's fence pings every socket: the heartbeat on attach.
 		if r.c.Inject.NoSync {
 			r.addFault(Fault{Knob: KnobNoSync, Rule: "no-sync-on-attach", ConnectionID: r.connID,
 				Channel: s.control.channel, Socket: s.control.ordinal, Detail: fmt.Sprintf("attach %d sent no sync", s.n)})
+			for _, k := range socks {
+				r.ping(k, nil)
+			}
 		} else {
 			r.sendSync("attach")
 		}
@@ -227,9 +226,12 @@ func (r *run) read(k *csock) {
 		if perr == nil && env.HasSeq {
 			switch {
 			case k.closing.Load():
-				r.addFault(Fault{Knob: KnobNeverPing, Rule: "unacked-seq", Subject: strconv.FormatInt(env.Seq, 10),
-					ConnectionID: k.connID, Channel: k.channel, Socket: k.ordinal,
-					Detail: "frame arrived after the client sent its close frame (no ping barrier)"})
+				knob, why := "late-frame", "frame arrived after the client sent its close frame"
+				if r.c.Inject.NeverPing {
+					knob, why = KnobNeverPing, why+" (no ping barrier to wait for it)"
+				}
+				r.addFault(Fault{Knob: knob, Rule: "unacked-seq", Subject: strconv.FormatInt(env.Seq, 10),
+					ConnectionID: k.connID, Channel: k.channel, Socket: k.ordinal, Detail: why})
 			case r.skipAck(k, env.Seq):
 				r.addFault(Fault{Knob: KnobSkipAck, Rule: "unacked-seq", Subject: strconv.FormatInt(env.Seq, 10),
 					ConnectionID: k.connID, Channel: k.channel, Socket: k.ordinal,
@@ -285,9 +287,16 @@ func (r *run) closeSession(quiesce bool) {
 	if s == nil {
 		return
 	}
-	if quiesce && !s.broken {
+	if _, broken := r.sessionState(); quiesce && !broken {
 		r.settleGaps()
-		if err := r.barrier(); err != nil {
+		err := r.drain()
+		if err == nil {
+			err = r.barrier()
+		}
+		if err == nil {
+			err = r.drain()
+		}
+		if err != nil {
 			r.c.logf("client: close barrier: %v", err)
 		}
 	}

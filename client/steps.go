@@ -41,7 +41,10 @@ func (r *run) runScript() error {
 					return fmt.Errorf("step %d: reconnect: %w", i+1, err)
 				}
 			}
-			err := r.step(st)
+			err := r.drain()
+			if err == nil {
+				err = r.step(st)
+			}
 			if errors.Is(err, errDisconnected) {
 				r.c.logf("client: step %d interrupted by a disconnect", i+1)
 				if attempt >= 2 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -27,6 +28,7 @@ type socket struct {
 	agentID string // "" = every runtime of the connection
 	convID  string
 
+	wmu  sync.Mutex    // held while writing a frame; guards the end of writes
 	wake chan struct{} // writer wake-up, cap 1
 	kick chan struct{} // drop-monitor wake-up, cap 1
 	stop chan struct{} // closed when the socket ends
@@ -44,42 +46,72 @@ type socket struct {
 	stopOnce sync.Once
 }
 
-// serveSocket runs one socket on the handler goroutine until it ends.
-func (s *Server) serveSocket(e *environment, conn *websocket.Conn, channel, agentID, convID string) {
+// serveSocket upgrades and runs one socket on the handler goroutine until
+// it ends. The socket is attached to its environment before the upgrade
+// completes, so that no event emitted after the client sees the handshake
+// misses it.
+func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, e *environment, channel, agentID, convID string) {
 	k := &socket{
-		srv: s, env: e, conn: conn, channel: channel, agentID: agentID, convID: convID,
+		srv: s, env: e, channel: channel, agentID: agentID, convID: convID,
 		wake: make(chan struct{}, 1), kick: make(chan struct{}, 1), stop: make(chan struct{}),
 		lastRecv: time.Now(),
+	}
+	key := ""
+	s.mu.Lock()
+	e.mu.Lock()
+	k.connID = e.id
+	key = e.id + "#" + channel
+	s.ordinals[key]++
+	k.ordinal = s.ordinals[key]
+	e.sockets = append(e.sockets, k)
+	e.mu.Unlock()
+	s.mu.Unlock()
+	detach := func() {
+		e.mu.Lock()
+		for i, x := range e.sockets {
+			if x == k {
+				e.sockets = append(e.sockets[:i], e.sockets[i+1:]...)
+				break
+			}
+		}
+		e.mu.Unlock()
+	}
+
+	conn, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.logf("sim: upgrade: %v", err)
+		detach()
+		s.mu.Lock()
+		if s.ordinals[key] == k.ordinal { // not accepted: give the ordinal back
+			s.ordinals[key]--
+		}
+		s.mu.Unlock()
+		return
 	}
 	limit := s.ReadLimit
 	if limit <= 0 {
 		limit = DefaultReadLimit
 	}
 	conn.SetReadLimit(limit)
+	conn.SetCloseHandler(k.onClose)
+	k.mu.Lock()
+	k.conn = conn
+	gone := k.gone
+	k.mu.Unlock()
 
-	if !s.goAdd() { // the writer
-		conn.Close()
-		return
-	}
 	s.mu.Lock()
 	s.lmu.Lock()
 	closing := s.closed
 	s.lmu.Unlock()
-	if closing {
-		s.mu.Unlock()
-		s.wg.Done()
+	if !closing {
+		s.sockets[k] = struct{}{}
+	}
+	s.mu.Unlock()
+	if closing || gone || !s.goAdd() { // goAdd: the writer
+		detach()
 		conn.Close()
 		return
 	}
-	e.mu.Lock()
-	k.connID = e.id
-	key := e.id + "#" + channel
-	s.ordinals[key]++
-	k.ordinal = s.ordinals[key]
-	e.sockets = append(e.sockets, k)
-	e.mu.Unlock()
-	s.sockets[k] = struct{}{}
-	s.mu.Unlock()
 	s.logf("sim: %s socket %s#%d open (agent %q, conversation %q)", k.connID, channel, k.ordinal, agentID, convID)
 
 	go k.writeLoop()
@@ -89,18 +121,12 @@ func (s *Server) serveSocket(e *environment, conn *websocket.Conn, channel, agen
 	if s.DevicePingInterval > 0 && s.goAdd() {
 		go k.devicePings(s.DevicePingInterval)
 	}
+	k.signal() // frames queued during the upgrade
 
 	k.readLoop()
 
 	k.finish()
-	e.mu.Lock()
-	for i, x := range e.sockets {
-		if x == k {
-			e.sockets = append(e.sockets[:i], e.sockets[i+1:]...)
-			break
-		}
-	}
-	e.mu.Unlock()
+	detach()
 	s.mu.Lock()
 	delete(s.sockets, k)
 	s.mu.Unlock()
@@ -216,8 +242,18 @@ func (k *socket) writeLoop() {
 			continue
 		}
 		for _, f := range batch {
+			k.wmu.Lock()
+			k.mu.Lock()
+			gone := k.gone
+			k.mu.Unlock()
+			if gone {
+				k.wmu.Unlock()
+				break
+			}
 			k.conn.SetWriteDeadline(time.Now().Add(k.srv.writeTimeout()))
-			if err := k.conn.WriteMessage(websocket.TextMessage, f); err != nil {
+			err := k.conn.WriteMessage(websocket.TextMessage, f)
+			k.wmu.Unlock()
+			if err != nil {
 				k.srv.logf("sim: %s write: %v", k.name(), err)
 				k.mu.Lock()
 				k.gone = true
@@ -348,12 +384,39 @@ func (k *socket) sendError(requestID, command, code, msg string) {
 	k.send(mustJSON(f))
 }
 
+// onClose handles the client's close frame: no frame is sent after it,
+// then the close is echoed (as gorilla's default handler does).
+func (k *socket) onClose(code int, text string) error {
+	k.stopSending()
+	msg := []byte{}
+	if code != websocket.CloseNoStatusReceived {
+		msg = websocket.FormatCloseMessage(code, "")
+	}
+	k.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	return nil
+}
+
+// stopSending ends the socket's sending: queued frames are dropped and a
+// frame being written completes first.
+func (k *socket) stopSending() {
+	k.wmu.Lock()
+	k.mu.Lock()
+	k.gone = true
+	k.queue = nil
+	k.mu.Unlock()
+	k.wmu.Unlock()
+}
+
 // closeWith sends a close frame and closes the socket shortly after; the
 // reader ends when the peer answers or the deadline passes.
 func (k *socket) closeWith(code int, reason string) {
+	k.stopSending()
 	k.mu.Lock()
-	k.gone = true
+	conn := k.conn
 	k.mu.Unlock()
+	if conn == nil {
+		return // still upgrading: serveSocket sees gone and closes
+	}
 	k.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 	k.conn.SetReadDeadline(time.Now().Add(time.Second))
 }
@@ -434,10 +497,9 @@ func (k *socket) dropMonitor() {
 // the TCP connection is shut; the read side drains what the client still
 // sends.
 func (k *socket) halfClose() {
+	k.stopSending()
 	k.mu.Lock()
-	k.gone = true
 	k.dropped = true
-	k.queue = nil
 	k.mu.Unlock()
 	nc := k.conn.NetConn()
 	if tc, ok := nc.(*net.TCPConn); ok {

@@ -386,12 +386,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, fmt.Sprintf("unknown channel %q (want control or stream)", channel))
 		return
 	}
-	conn, err := s.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		s.logf("sim: upgrade: %v", err)
-		return
-	}
-	s.serveSocket(e, conn, channel, q.Get("agentId"), q.Get("conversationId"))
+	s.serveSocket(w, r, e, channel, q.Get("agentId"), q.Get("conversationId"))
 }
 
 // goAdd counts one more goroutine of the server, unless it is closed.

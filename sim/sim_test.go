@@ -108,6 +108,8 @@ func (w *ws) until(typ string) []msg {
 }
 
 // fence sends a ping and returns everything received before its pong.
+// The relay answers a ping at once, but a socket's commands are carried out
+// before its next frame is read: fence the commanding socket first.
 func (w *ws) fence() []msg {
 	w.t.Helper()
 	w.send(`{"type":"ping"}`)
@@ -311,6 +313,7 @@ func TestRelayAndRouting(t *testing.T) {
 		input["command"] != "ls -la" || cr.str("request_id") != "perm-"+req["tool_call_id"].(string) || req["blocked_path"] != nil {
 		t.Fatalf("control_request: %v", cr)
 	}
+	c1 = append(c1, ctl.fence()...)
 	s1 := str.fence()
 	if last := s1[len(s1)-1]; last.str("type") != "update_loop_status" || status(last) != "WAITING_ON_APPROVAL" {
 		t.Fatalf("stream before approval ends with %v", last)
@@ -319,6 +322,7 @@ func TestRelayAndRouting(t *testing.T) {
 		"payload": map[string]any{"kind": "approval_response", "request_id": cr.str("request_id"),
 			"decision": map[string]any{"behavior": "allow"}}})
 	c2 := ctl.until("turn_finished")
+	c2 = append(c2, ctl.fence()...)
 	s2 := str.fence()
 	if last := s2[len(s2)-1]; status(last) != "WAITING_ON_INPUT" {
 		t.Fatalf("turn ends with %v", last)
