@@ -58,7 +58,8 @@ type Config struct {
 	Disable []string
 
 	// OnFinding, when set, is called with every finding as it is found,
-	// from the goroutine calling Write, Advance or Finish.
+	// from the goroutine calling Write, Advance or Finish. It must not call
+	// the engine.
 	OnFinding func(Finding)
 	// Collect keeps findings for Findings. MaxCollected bounds how many
 	// are kept (0: no bound); Counts stay exact.

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -197,12 +198,13 @@ func (e *Engine) Finish(end time.Time) {
 			e.now = end.UnixNano()
 		}
 		e.timers.fire(e, e.now)
-		for _, s := range e.order {
+		// Closing and releasing compact these lists: walk copies.
+		for _, s := range slices.Clone(e.order) {
 			if !s.dead {
 				e.closeSocket(s, e.now, pos{}, false)
 			}
 		}
-		for _, ss := range e.sessList {
+		for _, ss := range slices.Clone(e.sessList) {
 			if !ss.dead {
 				e.releaseSession(ss, e.now, true)
 			}
