@@ -43,6 +43,9 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	if cfg.HeartbeatSlack == 0 {
+		cfg.HeartbeatSlack = -1 // an explicit 0: no slack (the Config zero value means the default)
+	}
 	if *listRules {
 		analysis.WriteRules(stdout)
 		return 0
