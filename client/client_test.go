@@ -3,7 +3,6 @@ package client_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +29,7 @@ func TestDefaultScript(t *testing.T) {
 		for _, single := range []bool{false, true} {
 			name := fmt.Sprintf("%s/single=%v", dialect, single)
 			t.Run(name, func(t *testing.T) {
+				t.Parallel()
 				s := &sim.Server{Token: "tok", Dialect: dialect}
 				u := startSim(t, s)
 				c := &client.Client{URL: u, Token: "tok", RequestTimeout: 2 * time.Second}
@@ -52,7 +52,6 @@ func TestDefaultScript(t *testing.T) {
 				if len(s.Faults()) != 0 {
 					t.Errorf("faults without knobs: %v", s.Faults())
 				}
-				_ = strings.Join
 			})
 		}
 	}

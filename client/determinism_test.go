@@ -21,8 +21,8 @@ func runOnce(t *testing.T, seed int64, channels []string, knobs sim.Faults, clie
 	t.Helper()
 	s := &sim.Server{Seed: seed, Inject: knobs}
 	u := startSim(t, s)
-	c := &client.Client{URL: u, Channels: channels, RequestTimeout: 200 * time.Millisecond,
-		GapGrace: 50 * time.Millisecond, RequestIDPrefix: "det", KeepLog: true, Inject: clientKnobs}
+	c := &client.Client{URL: u, Channels: channels, RequestTimeout: 120 * time.Millisecond,
+		GapGrace: 60 * time.Millisecond, RequestIDPrefix: "det", KeepLog: true, Inject: clientKnobs}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	rep, err := c.Run(ctx, nil)
@@ -103,6 +103,7 @@ func TestSeedDeterminism(t *testing.T) {
 		{"two-channel/all-but-gaps", nil, false, allClientFaults()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			knobs := allSimFaults()
 			if !tc.gaps {
 				knobs.GapEvery = 0

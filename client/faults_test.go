@@ -68,7 +68,7 @@ func runFaulty(t *testing.T, single, clientFaults bool, dialect sim.Dialect) (*s
 	t.Helper()
 	s := &sim.Server{Seed: 42, Dialect: dialect, Inject: allSimFaults()}
 	u := startSim(t, s)
-	c := &client.Client{URL: u, RequestTimeout: 250 * time.Millisecond, GapGrace: 60 * time.Millisecond,
+	c := &client.Client{URL: u, RequestTimeout: 120 * time.Millisecond, GapGrace: 60 * time.Millisecond,
 		RequestIDPrefix: "fx", KeepLog: true}
 	if single {
 		c.Channels = []string{""}
@@ -179,6 +179,7 @@ func TestAllFaults(t *testing.T) {
 		{"single/well-behaved", true, false, sim.DialectV2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			s, rep := runFaulty(t, tc.single, tc.clientFaults, tc.dialect)
 			t.Logf("%s", rep)
 			for _, f := range s.Faults() {
