@@ -38,6 +38,8 @@ type item struct {
 	reqID   []byte // recorded request_id (aliases payload for ours)
 	seq     int64
 	hasSeq  bool
+	evSeq   int64 // the device's event_seq, 0 when none
+	sent    bool  // ours: sent ahead of its turn
 	code    int
 	reason  string
 }
@@ -59,7 +61,58 @@ func (it *item) describe() string {
 	return it.typ
 }
 
-const feedBatch = 64
+const (
+	feedBatch     = 64
+	reorderWindow = 256 // records held to put them in time order
+)
+
+// reorder is a min-heap of items by recorded time, then trace line.
+type reorder struct{ h []*item }
+
+func (r *reorder) len() int { return len(r.h) }
+
+func (r *reorder) less(i, j int) bool {
+	a, b := r.h[i], r.h[j]
+	if !a.t.Equal(b.t) {
+		return a.t.Before(b.t)
+	}
+	return a.line < b.line
+}
+
+func (r *reorder) push(it *item) {
+	r.h = append(r.h, it)
+	for i := len(r.h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !r.less(i, p) {
+			break
+		}
+		r.h[i], r.h[p] = r.h[p], r.h[i]
+		i = p
+	}
+}
+
+func (r *reorder) pop() *item {
+	top := r.h[0]
+	n := len(r.h) - 1
+	r.h[0] = r.h[n]
+	r.h[n] = nil
+	r.h = r.h[:n]
+	for i := 0; ; {
+		l, m := 2*i+1, i
+		if l < n && r.less(l, m) {
+			m = l
+		}
+		if l+1 < n && r.less(l+1, m) {
+			m = l + 1
+		}
+		if m == i {
+			break
+		}
+		r.h[i], r.h[m] = r.h[m], r.h[i]
+		i = m
+	}
+	return top
+}
 
 // feeder streams one session's records from the trace file as items, in
 // batches, reading ahead at most a few batches.
@@ -96,7 +149,7 @@ func (f *feeder) run(ctx context.Context, path string, info *SessionInfo, ours t
 	closed := make([]bool, len(info.Conns))
 	batch := make([]*item, 0, feedBatch)
 	var pos int64
-	emit := func(it *item) bool {
+	send := func(it *item) bool {
 		pos++
 		it.pos = pos
 		batch = append(batch, it)
@@ -109,6 +162,19 @@ func (f *feeder) run(ctx context.Context, path string, info *SessionInfo, ours t
 			return false
 		}
 		batch = make([]*item, 0, feedBatch)
+		return true
+	}
+	// Records are put back in the order their frames were read: a
+	// recorder writes the records of different sockets and directions as
+	// their goroutines hand them over, which may differ slightly.
+	var ro reorder
+	emit := func(it *item) bool {
+		ro.push(it)
+		for ro.len() > reorderWindow {
+			if !send(ro.pop()) {
+				return false
+			}
+		}
 		return true
 	}
 	for {
@@ -159,6 +225,11 @@ func (f *feeder) run(ctx context.Context, path string, info *SessionInfo, ours t
 			return nil
 		}
 	}
+	for ro.len() > 0 {
+		if !send(ro.pop()) {
+			return nil
+		}
+	}
 	if len(batch) > 0 {
 		select {
 		case f.ch <- batch:
@@ -193,6 +264,9 @@ func buildItem(rec *trace.Record, sock int, ours trace.Side, keepTheirs bool) *i
 			it.typ, it.info = env.TypeString(), env.Info
 			it.seq, it.hasSeq = env.Seq, env.HasSeq
 			it.reqID = env.RequestID
+			if env.HasEventSeq && env.EventSeq > 0 {
+				it.evSeq = env.EventSeq
+			}
 		}
 	}
 	if it.info != nil && it.info.Role == protocol.RoleTransport {

@@ -117,6 +117,7 @@ type engine struct {
 	anchorLive time.Time
 	anchorRec  time.Time
 	lastActive time.Time
+	maxEvSeq   int64 // highest event_seq sent
 	ended      bool
 	endAt      time.Time
 
@@ -354,6 +355,9 @@ func (e *engine) pump() bool {
 		e.gateItem = nil
 		s := e.socks[it.sock]
 		switch {
+		case it.sent:
+			e.pop()
+			continue
 		case it.kind == itemOpen:
 			if e.role == roleDrive && s.state == sockPending {
 				e.dial(s)
@@ -394,9 +398,41 @@ func (e *engine) pump() bool {
 		}
 		e.send(s, it)
 		e.pop()
+		if it.evSeq > e.maxEvSeq && e.opts.Mode == Reactive && e.role == roleServe {
+			e.maxEvSeq = it.evSeq
+			e.releaseBelow(it.evSeq)
+		}
 	}
 	return true
 }
+
+// releaseAhead is how many items past the cursor releaseBelow looks at.
+const releaseAhead = 256
+
+// releaseBelow sends, ahead of their turn, the device events numbered
+// below one just sent. The device emitted them first, so the client may
+// count on them (a gap check fenced by a ping, say) before it sends the
+// frame the recording has ahead of them; they are only late in the
+// recording because another socket delivered them later.
+func (e *engine) releaseBelow(evSeq int64) {
+	for len(e.q)-e.qh < releaseAhead && !e.feedDone {
+		if !e.pull() {
+			break
+		}
+	}
+	for _, it := range e.q[e.qh:] {
+		if it.sent || !it.ours || it.kind != itemFrame || it.evSeq == 0 || it.evSeq >= evSeq {
+			continue
+		}
+		if s := e.socks[it.sock]; s.state == sockOpen {
+			e.send(s, it)
+			it.sent = true
+			e.ahead -= len(it.payload)
+			it.payload = nil
+		}
+	}
+}
+
 
 // due is when a Timed replay sends it: the recorded gap since the last
 // frame sent, scaled.
