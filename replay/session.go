@@ -433,7 +433,6 @@ func (e *engine) releaseBelow(evSeq int64) {
 	}
 }
 
-
 // due is when a Timed replay sends it: the recorded gap since the last
 // frame sent, scaled.
 func (e *engine) due(it *item) time.Time {
