@@ -1,18 +1,13 @@
 package replay
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"reflect"
-	"regexp"
-	"sort"
 	"strconv"
-	"strings"
+	"time"
 	"unicode/utf8"
 
+	"github.com/gorilla/websocket"
 	"github.com/lettadev/wsproxy/protocol"
-	"github.com/lettadev/wsproxy/redact"
 	"github.com/lettadev/wsproxy/trace"
 )
 
@@ -81,200 +76,237 @@ func snippet(p []byte) string {
 	return strconv.Quote(string(p))
 }
 
-// Volatile member names Drive ignores when comparing contents.
-var defaultVolatile = []string{"request_id", "seq", "event_seq", "idempotency_key", "emitted_at",
-	"timestamp", "date", "pid", "lastModified"}
-
-var (
-	uuidRE = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
-	timeRE = regexp.MustCompile(`\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?`)
-)
-
-// comparer compares recorded and live payloads, ignoring volatile
-// members, UUIDs and timestamps.
-type comparer struct {
-	volatile map[string]bool
-}
-
-func newComparer(extra []string) *comparer {
-	c := &comparer{volatile: map[string]bool{}}
-	for _, k := range append(append([]string(nil), defaultVolatile...), extra...) {
-		c.volatile[k] = true
+// giveUp reports an expected frame that did not come.
+func (e *engine) giveUp(it *item, reason string) {
+	if it.done {
+		return
 	}
-	return c
+	it.done = true
+	e.ahead -= len(it.payload)
+	it.payload = nil
+	s := e.socks[it.sock]
+	e.log.add(Entry{Kind: Missing, Session: e.info.Number, Line: it.line, Conn: s.info.Conn, Channel: s.info.Channel,
+		Type: it.describe(), RequestID: string(it.reqID), Reason: reason})
 }
 
-func (c *comparer) isVolatile(k string) bool {
-	return c.volatile[k] || strings.HasSuffix(k, "_at")
-}
-
-func decodeJSON(p []byte) (any, bool) {
-	d := json.NewDecoder(bytes.NewReader(p))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return nil, false
+// onFrame handles a frame from the live peer.
+func (e *engine) onFrame(s *sock, l liveFrame) {
+	if e.role == roleDrive && l.env.HasSeq {
+		// Acknowledge the live server's own seq, as a client must.
+		ack := strconv.AppendInt([]byte(`{"type":"ack","seq":`), l.env.Seq, 10)
+		if err := s.out.message(trace.OpText, append(ack, '}')); err != nil {
+			e.lost(s, err)
+			return
+		}
 	}
-	return v, true
+	if l.transport() {
+		e.onTransport(s, &l)
+		return
+	}
+	e.match(s, &l)
 }
 
-// normalize drops volatile members and masks UUIDs and timestamps, in
-// place.
-func (c *comparer) normalize(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			if c.isVolatile(k) {
-				delete(x, k)
+// onTransport answers pings and checks acks. Transport messages are never
+// matched against the recording: recorded pings, pongs and acks are the
+// recording's own transport noise.
+func (e *engine) onTransport(s *sock, l *liveFrame) {
+	switch l.typ {
+	case "ping":
+		var p []byte
+		if e.role == roleServe {
+			p = strconv.AppendInt([]byte(`{"type":"pong","timestamp":`), time.Now().UnixMilli(), 10)
+			p = append(p, '}')
+		} else {
+			p = []byte(`{"type":"pong"}`)
+		}
+		if err := s.out.message(trace.OpText, p); err != nil {
+			e.lost(s, err)
+		}
+	case "ack":
+		if e.role == roleServe {
+			e.onAck(s, l)
+		}
+	}
+}
+
+func (e *engine) onAck(s *sock, l *liveFrame) {
+	bad := func(reason string) {
+		e.log.add(Entry{Kind: BadAck, Session: e.info.Number, Conn: s.info.Conn, Channel: s.info.Channel, Got: "ack", Reason: reason})
+	}
+	if !l.env.HasSeq {
+		bad("ack without an integer seq")
+		return
+	}
+	n := l.env.Seq
+	if s.seqSent == 0 || n > s.maxSeq {
+		bad(fmt.Sprintf("ack for seq %d, which was not sent on this socket (highest sent: %d)", n, s.maxSeq))
+		return
+	}
+	// An ack covers its seq; acks may come in any order.
+	for i, q := range s.seqs {
+		if q == n {
+			s.seqs = append(s.seqs[:i], s.seqs[i+1:]...)
+			s.acked++
+			return
+		}
+	}
+}
+
+// match finds the recorded frame a live one stands for.
+func (e *engine) match(s *sock, l *liveFrame) {
+	if m := e.search(s, l); m != nil {
+		for _, sk := range e.theirs[s.idx] {
+			if sk == m {
+				break
+			}
+			if !sk.done {
+				sk.done = true
+				e.missed = append(e.missed, sk)
+				e.opts.logf("replay: session %d: %s (trace line %d) not received yet; %s (trace line %d) came first",
+					e.info.Number, sk.describe(), sk.line, l.describe(), m.line)
+			}
+		}
+		e.matched(m, l, Matched, "")
+		return
+	}
+	for i, m := range e.missed {
+		if m.sock == s.idx && sameKind(m, l) {
+			e.missed = append(e.missed[:i], e.missed[i+1:]...)
+			m.done = false
+			e.matched(m, l, OutOfOrder, "came after frames recorded after it")
+			return
+		}
+	}
+	for _, o := range e.socks {
+		if o == s {
+			continue
+		}
+		for _, it := range e.theirs[o.idx] {
+			if it.done {
 				continue
 			}
-			x[k] = c.normalize(e)
+			if sameKind(it, l) {
+				e.matched(it, l, Mismatch, fmt.Sprintf("sent on the %s socket, recorded on the %s socket", s.info.Channel, o.info.Channel))
+				return
+			}
+			break
 		}
-	case []any:
-		for i, e := range x {
-			x[i] = c.normalize(e)
-		}
-	case string:
-		s := uuidRE.ReplaceAllString(x, "<uuid>")
-		return timeRE.ReplaceAllString(s, "<time>")
 	}
-	return v
+	ent := Entry{Kind: Unexpected, Session: e.info.Number, Conn: s.info.Conn, Channel: s.info.Channel, Got: l.describe(),
+		LiveRequestID: string(l.env.RequestID)}
+	if next := e.firstUndone(s.idx); next != nil {
+		ent.Reason = fmt.Sprintf("the recording expects %s (trace line %d) next on this socket", next.describe(), next.line)
+	} else {
+		ent.Reason = "the recording expects nothing more on this socket"
+	}
+	e.log.add(ent)
 }
 
-// compare returns "" when the payloads agree, or where they first differ.
-// Payloads that are not JSON are compared byte for byte. When learn is
-// not nil, the ids the live payload chose are learned into it.
-func (c *comparer) compare(rec, live []byte, learn map[string]string) string {
+func (e *engine) firstUndone(sock int) *item {
+	for _, it := range e.theirs[sock] {
+		if !it.done {
+			return it
+		}
+	}
+	return nil
+}
+
+// search returns the expected frame a live frame matches on its socket,
+// looking at most Lookahead frames ahead (reading more of the trace if
+// needed), or nil. With contents compared, a frame of the same type and
+// contents is preferred to the first of the same type.
+func (e *engine) search(s *sock, l *liveFrame) *item {
+	for {
+		var first *item
+		seen, full := 0, false
+		for _, it := range e.theirs[s.idx] {
+			if it.done {
+				continue
+			}
+			if seen >= e.opts.Lookahead {
+				full = true
+				break
+			}
+			seen++
+			if !sameKind(it, l) {
+				continue
+			}
+			if e.cmp == nil || e.cmp.compare(it.payload, l.payload, nil) == "" {
+				return it
+			}
+			if first == nil {
+				first = it
+			}
+		}
+		if full || e.feedDone || e.ahead > maxAhead || !e.pull() {
+			return first
+		}
+	}
+}
+
+// matched records a live frame matching the recorded it.
+func (e *engine) matched(it *item, l *liveFrame, kind, reason string) {
+	it.done = true
+	s := e.socks[it.sock]
+	ent := Entry{Kind: kind, Session: e.info.Number, Line: it.line, Conn: s.info.Conn, Channel: s.info.Channel,
+		Type: it.describe(), RequestID: string(it.reqID), LiveRequestID: string(l.env.RequestID), Reason: reason}
+	if l.typ != it.typ {
+		ent.Got = l.describe()
+	}
+	switch e.role {
+	case roleServe:
+		if len(it.reqID) > 0 && len(l.env.RequestID) > 0 {
+			e.rewrite[string(it.reqID)] = string(l.env.RequestID)
+		}
+	case roleDrive:
+		if it.payload != nil {
+			diff := ""
+			if e.cmp != nil {
+				diff = e.cmp.compare(it.payload, l.payload, e.rewrite)
+			} else {
+				learnPayloadIDs(it.payload, l.payload, e.rewrite)
+			}
+			if diff != "" && kind == Matched {
+				ent.Kind, ent.Reason = Mismatch, diff
+			}
+		}
+	}
+	e.ahead -= len(it.payload)
+	it.payload = nil
+	e.log.add(ent)
+}
+
+// matchClose matches the live server closing a socket with the recorded
+// close (drive).
+func (e *engine) matchClose(s *sock, code int) {
+	if s.closeSent {
+		return // the echo of our own close
+	}
+	for _, it := range e.theirs[s.idx] {
+		if it.done {
+			continue
+		}
+		if it.kind != itemClose {
+			return // frames still expected: dropExpected reports them
+		}
+		it.done = true
+		ent := Entry{Kind: Matched, Session: e.info.Number, Line: it.line, Conn: s.info.Conn, Channel: s.info.Channel, Type: "close"}
+		if it.code != code && !(it.code == 0 && code == websocket.CloseNoStatusReceived) {
+			ent.Kind = Mismatch
+			ent.Reason = fmt.Sprintf("closed with code %d, recorded %d", code, it.code)
+		}
+		e.log.add(ent)
+		return
+	}
+	e.log.add(Entry{Kind: Unexpected, Session: e.info.Number, Conn: s.info.Conn, Channel: s.info.Channel,
+		Got: "close", Reason: fmt.Sprintf("the server closed the socket (code %d); the recording does not", code)})
+}
+
+// learnPayloadIDs learns live ids from a matched pair of payloads.
+func learnPayloadIDs(rec, live []byte, out map[string]string) {
 	rv, ok1 := decodeJSON(rec)
 	lv, ok2 := decodeJSON(live)
-	if !ok1 || !ok2 {
-		if bytes.Equal(rec, live) {
-			return ""
-		}
-		return fmt.Sprintf("payload %s, recorded %s", snippet(live), snippet(rec))
-	}
-	if learn != nil {
-		learnIDs(rv, lv, learn)
-	}
-	return firstDiff("", c.normalize(rv), c.normalize(lv))
-}
-
-// firstDiff compares a recorded value a with a live value b and says
-// where they first differ ("" when they agree). A recorded string the
-// recorder redacted matches any live value.
-func firstDiff(path string, a, b any) string {
-	switch x := a.(type) {
-	case string:
-		if x == redact.Placeholder {
-			return ""
-		}
-	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok {
-			break
-		}
-		keys := make([]string, 0, len(x)+len(y))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		for k := range y {
-			if _, ok := x[k]; !ok {
-				keys = append(keys, k)
-			}
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			av, ina := x[k]
-			bv, inb := y[k]
-			switch {
-			case !inb:
-				return fmt.Sprintf("%s missing (recorded %s)", join(path, k), short(av))
-			case !ina:
-				return fmt.Sprintf("%s not in the recording (got %s)", join(path, k), short(bv))
-			}
-			if d := firstDiff(join(path, k), av, bv); d != "" {
-				return d
-			}
-		}
-		return ""
-	case []any:
-		y, ok := b.([]any)
-		if !ok {
-			break
-		}
-		if len(x) != len(y) {
-			return fmt.Sprintf("%s has %d elements, recorded %d", orRoot(path), len(y), len(x))
-		}
-		for i := range x {
-			if d := firstDiff(fmt.Sprintf("%s[%d]", path, i), x[i], y[i]); d != "" {
-				return d
-			}
-		}
-		return ""
-	}
-	if reflect.DeepEqual(a, b) {
-		return ""
-	}
-	return fmt.Sprintf("%s is %s, recorded %s", orRoot(path), short(b), short(a))
-}
-
-func join(path, k string) string {
-	if path == "" {
-		return k
-	}
-	return path + "." + k
-}
-
-func orRoot(path string) string {
-	if path == "" {
-		return "payload"
-	}
-	return path
-}
-
-func short(v any) string {
-	b, _ := json.Marshal(v)
-	if len(b) > 60 {
-		return string(b[:57]) + "..."
-	}
-	return string(b)
-}
-
-// learnIDs walks a recorded and a live payload side by side and records,
-// for every id member ("id", "*_id") whose values differ, the live value
-// of the recorded one: ids the live server chose (a control_request's
-// request_id, a new agent's id) that later client frames must use.
-func learnIDs(rec, live any, out map[string]string) {
-	switch r := rec.(type) {
-	case map[string]any:
-		l, ok := live.(map[string]any)
-		if !ok {
-			return
-		}
-		for k, rv := range r {
-			lv, ok := l[k]
-			if !ok {
-				continue
-			}
-			rs, ok1 := rv.(string)
-			ls, ok2 := lv.(string)
-			if ok1 && ok2 {
-				if rs != ls && rs != "" && (k == "id" || strings.HasSuffix(k, "_id")) {
-					out[rs] = ls
-				}
-				continue
-			}
-			learnIDs(rv, lv, out)
-		}
-	case []any:
-		l, ok := live.([]any)
-		if !ok {
-			return
-		}
-		for i := range r {
-			if i < len(l) {
-				learnIDs(r[i], l[i], out)
-			}
-		}
+	if ok1 && ok2 {
+		learnIDs(rv, lv, out)
 	}
 }

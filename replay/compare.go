@@ -1,0 +1,211 @@
+package replay
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/lettadev/wsproxy/redact"
+)
+
+// Volatile member names Drive ignores when comparing contents.
+var defaultVolatile = []string{"request_id", "seq", "event_seq", "idempotency_key", "emitted_at",
+	"timestamp", "date", "pid", "lastModified"}
+
+var (
+	uuidRE = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
+	timeRE = regexp.MustCompile(`\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?`)
+)
+
+// comparer compares recorded and live payloads, ignoring volatile
+// members, UUIDs and timestamps.
+type comparer struct {
+	volatile map[string]bool
+}
+
+func newComparer(extra []string) *comparer {
+	c := &comparer{volatile: map[string]bool{}}
+	for _, k := range append(append([]string(nil), defaultVolatile...), extra...) {
+		c.volatile[k] = true
+	}
+	return c
+}
+
+func (c *comparer) isVolatile(k string) bool {
+	return c.volatile[k] || strings.HasSuffix(k, "_at")
+}
+
+func decodeJSON(p []byte) (any, bool) {
+	d := json.NewDecoder(bytes.NewReader(p))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, false
+	}
+	return v, true
+}
+
+// normalize drops volatile members and masks UUIDs and timestamps, in
+// place.
+func (c *comparer) normalize(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if c.isVolatile(k) {
+				delete(x, k)
+				continue
+			}
+			x[k] = c.normalize(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = c.normalize(e)
+		}
+	case string:
+		s := uuidRE.ReplaceAllString(x, "<uuid>")
+		return timeRE.ReplaceAllString(s, "<time>")
+	}
+	return v
+}
+
+// compare returns "" when the payloads agree, or where they first differ.
+// Payloads that are not JSON are compared byte for byte. When learn is
+// not nil, the ids the live payload chose are learned into it.
+func (c *comparer) compare(rec, live []byte, learn map[string]string) string {
+	rv, ok1 := decodeJSON(rec)
+	lv, ok2 := decodeJSON(live)
+	if !ok1 || !ok2 {
+		if bytes.Equal(rec, live) {
+			return ""
+		}
+		return fmt.Sprintf("payload %s, recorded %s", snippet(live), snippet(rec))
+	}
+	if learn != nil {
+		learnIDs(rv, lv, learn)
+	}
+	return firstDiff("", c.normalize(rv), c.normalize(lv))
+}
+
+// firstDiff compares a recorded value a with a live value b and says
+// where they first differ ("" when they agree). A recorded string the
+// recorder redacted matches any live value.
+func firstDiff(path string, a, b any) string {
+	switch x := a.(type) {
+	case string:
+		if x == redact.Placeholder {
+			return ""
+		}
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok {
+			break
+		}
+		keys := make([]string, 0, len(x)+len(y))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		for k := range y {
+			if _, ok := x[k]; !ok {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			av, ina := x[k]
+			bv, inb := y[k]
+			switch {
+			case !inb:
+				return fmt.Sprintf("%s missing (recorded %s)", join(path, k), short(av))
+			case !ina:
+				return fmt.Sprintf("%s not in the recording (got %s)", join(path, k), short(bv))
+			}
+			if d := firstDiff(join(path, k), av, bv); d != "" {
+				return d
+			}
+		}
+		return ""
+	case []any:
+		y, ok := b.([]any)
+		if !ok {
+			break
+		}
+		if len(x) != len(y) {
+			return fmt.Sprintf("%s has %d elements, recorded %d", orRoot(path), len(y), len(x))
+		}
+		for i := range x {
+			if d := firstDiff(fmt.Sprintf("%s[%d]", path, i), x[i], y[i]); d != "" {
+				return d
+			}
+		}
+		return ""
+	}
+	if reflect.DeepEqual(a, b) {
+		return ""
+	}
+	return fmt.Sprintf("%s is %s, recorded %s", orRoot(path), short(b), short(a))
+}
+
+func join(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
+}
+
+func orRoot(path string) string {
+	if path == "" {
+		return "payload"
+	}
+	return path
+}
+
+func short(v any) string {
+	b, _ := json.Marshal(v)
+	if len(b) > 60 {
+		return string(b[:57]) + "..."
+	}
+	return string(b)
+}
+
+// learnIDs walks a recorded and a live payload side by side and records,
+// for every id member ("id", "*_id") whose values differ, the live value
+// of the recorded one: ids the live server chose (a control_request's
+// request_id, a new agent's id) that later client frames must use.
+func learnIDs(rec, live any, out map[string]string) {
+	switch r := rec.(type) {
+	case map[string]any:
+		l, ok := live.(map[string]any)
+		if !ok {
+			return
+		}
+		for k, rv := range r {
+			lv, ok := l[k]
+			if !ok {
+				continue
+			}
+			rs, ok1 := rv.(string)
+			ls, ok2 := lv.(string)
+			if ok1 && ok2 {
+				if rs != ls && rs != "" && (k == "id" || strings.HasSuffix(k, "_id")) {
+					out[rs] = ls
+				}
+				continue
+			}
+			learnIDs(rv, lv, out)
+		}
+	case []any:
+		l, ok := live.([]any)
+		if !ok {
+			return
+		}
+		for i := range r {
+			if i < len(l) {
+				learnIDs(r[i], l[i], out)
+			}
+		}
+	}
+}
