@@ -342,9 +342,17 @@ func (k *socket) handle(mt int, data []byte) {
 		k.sendUnsequenced(mustJSON(f))
 		return
 	case "pong":
-		k.mu.Lock()
-		k.pings = 0
-		k.mu.Unlock()
+		// The device expects pongs on control: a pong answers the pings of
+		// every socket of the session.
+		k.env.mu.Lock()
+		for _, x := range k.env.sockets {
+			if x.agentID == k.agentID && x.convID == k.convID {
+				x.mu.Lock()
+				x.pings = 0
+				x.mu.Unlock()
+			}
+		}
+		k.env.mu.Unlock()
 		return
 	}
 	k.env.handleCommand(k, &env, data)
