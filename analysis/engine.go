@@ -227,8 +227,10 @@ func (e *Engine) Counts() map[string]int {
 	return out
 }
 
-// Errors and Warnings return the number of findings of each severity.
-func (e *Engine) Errors() int   { return e.bySev[Error] }
+// Errors returns the number of findings of severity Error.
+func (e *Engine) Errors() int { return e.bySev[Error] }
+
+// Warnings returns the number of findings of severity Warning.
 func (e *Engine) Warnings() int { return e.bySev[Warning] }
 
 // Stats are an engine's counters.

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -181,11 +182,11 @@ func LookupRule(id string) (Rule, bool) {
 
 // WriteRules prints the rule table (id, severity, summary), one rule a
 // line, as "wsproxy check -rules" shows it.
-func WriteRules(w interface{ Write([]byte) (int, error) }) error {
+func WriteRules(w io.Writer) error {
 	var b strings.Builder
 	for _, r := range rules {
 		fmt.Fprintf(&b, "%-26s %-14s %s\n", r.ID, r.SeverityName(), r.Summary)
 	}
-	_, err := w.Write([]byte(b.String()))
+	_, err := io.WriteString(w, b.String())
 	return err
 }
