@@ -205,3 +205,35 @@ func TestDevicePing(t *testing.T) {
 		break
 	}
 }
+
+// The fault choices follow the seed: the same seed and traffic give the
+// same faults, another seed other ones.
+func TestSeedChoosesFaults(t *testing.T) {
+	knobs := sim.Faults{GapEvery: 4, DuplicateEvery: 5, AlterEvery: 7}
+	positions := func(seed int64) string {
+		s := &sim.Server{Seed: seed, Inject: knobs}
+		start(t, s)
+		w := dial(t, s, "", nil)
+		for i := 0; i < 6; i++ {
+			w.send(map[string]any{"type": "sync", "request_id": "s", "runtime": runtime})
+			w.until("sync_response")
+		}
+		var out []string
+		for _, f := range s.Faults() {
+			d := f.Detail
+			if i := strings.Index(d, "event_seq"); i >= 0 {
+				d = d[i:]
+			}
+			out = append(out, f.Knob+" "+d)
+		}
+		w.c.Close()
+		return strings.Join(out, "; ")
+	}
+	a, b, c := positions(1), positions(1), positions(2)
+	if a == "" || a != b {
+		t.Fatalf("same seed, different faults:\n%s\n%s", a, b)
+	}
+	if a == c {
+		t.Fatalf("seeds 1 and 2 chose the same faults: %s", a)
+	}
+}
