@@ -2,9 +2,11 @@ package analysis
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/lettadev/wsproxy/protocol"
+	"github.com/lettadev/wsproxy/trace"
 )
 
 // Finding is one rule violation.
@@ -46,4 +48,68 @@ type Finding struct {
 // file:line: severity: rule: message.
 func (f Finding) String() string {
 	return fmt.Sprintf("%s:%d: %s: %s: %s", f.File, f.Line, f.Severity, f.Rule, f.Message)
+}
+
+// report records one finding about the record at p on the socket id.
+func (e *Engine) report(rule string, sev Severity, id *ident, p pos, t int64, related pos, subject, msg string) {
+	if e.disabled[rule] {
+		return
+	}
+	f := Finding{
+		Rule: rule, Severity: sev, File: e.files[p.file], Line: p.line, Conn: id.conn,
+		T: time.Unix(0, t).UTC(), Message: msg, RelatedLine: related.line, Subject: subject,
+		Session: id.session, Channel: id.channel, Socket: id.ordinal,
+	}
+	if related.line != 0 {
+		f.RelatedFile = e.files[related.file]
+	}
+	e.counts[rule]++
+	e.bySev[sev]++
+	if e.cfg.OnFinding != nil {
+		e.cfg.OnFinding(f)
+	}
+	if e.cfg.Collect {
+		if e.cfg.MaxCollected > 0 && len(e.findings) >= e.cfg.MaxCollected {
+			e.dropped++
+		} else {
+			e.findings = append(e.findings, f)
+		}
+	}
+}
+
+func sideName(s trace.Side) string {
+	if s == "" {
+		return "unknown side"
+	}
+	return string(s)
+}
+
+func snippet(p []byte) string {
+	const n = 40
+	if len(p) > n {
+		return strconv.Quote(string(p[:n])) + "…"
+	}
+	return strconv.Quote(string(p))
+}
+
+// dur formats a duration in nanoseconds for messages, to the millisecond.
+func dur(ns int64) string {
+	d := time.Duration(ns)
+	if d >= time.Millisecond {
+		d = d.Round(time.Millisecond)
+	}
+	return d.String()
+}
+
+func lineRef(p pos) string {
+	if p.line == 0 {
+		return "an unknown line"
+	}
+	return "line " + strconv.FormatInt(p.line, 10)
+}
+
+func seqName(n int64) string { return strconv.FormatInt(n, 10) }
+
+func gapName(a, b int64) string {
+	return strconv.FormatInt(a, 10) + "-" + strconv.FormatInt(b, 10)
 }
