@@ -34,7 +34,11 @@
 //
 // Rule ids are a stable interface (see Rules, "wsproxy check -rules", and
 // package faults, whose ground truth names them). Timeouts are "at or
-// after": a reply exactly ResponseTimeout after its command is late.
+// after": a reply exactly ResponseTimeout after its command is late. A
+// timeout is reported when the clock (the next record, or Advance) passes
+// it; a late ack, reply, ping or sync that is itself that next record is
+// reported with its line as the related line, one that comes later still
+// is recognized and not reported again.
 //
 //	id                         severity       what, and an example finding
 //	unacked-seq                error          a server frame's transport seq not acked on its socket
