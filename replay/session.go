@@ -543,19 +543,7 @@ func (e *engine) finish() {
 	e.over = true
 	e.claimMu.Unlock()
 	aborted := e.ctx.Err() != nil
-	for _, s := range e.socks {
-		if s.state != sockOpen {
-			continue
-		}
-		if !s.closeSent {
-			code, reason := websocket.CloseNormalClosure, "replay: session over"
-			if aborted {
-				code, reason = websocket.CloseGoingAway, "replay: shutting down"
-			}
-			s.out.closeFrame(code, reason)
-		}
-		e.closed(s, 0, nil, "")
-	}
+	e.closeAll(aborted)
 	for _, it := range e.missed {
 		it.done = false
 		e.giveUp(it, fmt.Sprintf("the %s never sent it", e.peer()))
@@ -591,5 +579,48 @@ func (e *engine) finish() {
 	e.wg.Wait()
 	if e.opts.OnSessionDone != nil {
 		e.opts.OnSessionDone(e.log.snapshot())
+	}
+}
+
+// closeAll closes the sockets still open: a close frame (1000, or 1001
+// when the replay is stopping), then, once the peer answered or after a
+// grace period, the connection. Closing a connection the peer is still
+// writing to could reset it before the close frame is read.
+func (e *engine) closeAll(aborted bool) {
+	open := 0
+	for _, s := range e.socks {
+		if s.state != sockOpen {
+			continue
+		}
+		if !s.closeSent {
+			code, reason := websocket.CloseNormalClosure, "replay: session over"
+			if aborted {
+				code, reason = websocket.CloseGoingAway, "replay: shutting down"
+			}
+			s.out.closeFrame(code, reason)
+			s.closeSent = true
+		}
+		open++
+	}
+	if open == 0 {
+		return
+	}
+	grace := time.NewTimer(closeGrace)
+	defer grace.Stop()
+	for open > 0 {
+		select {
+		case ev := <-e.events:
+			if s := e.socks[ev.sock]; ev.kind == evClosed && s.state == sockOpen {
+				e.closed(s, ev.code, nil, "")
+				open--
+			} else if ev.kind == evConnect {
+				ev.out.close()
+			}
+		case <-grace.C:
+			open = 0
+		}
+	}
+	for _, s := range e.socks {
+		e.closed(s, 0, nil, "")
 	}
 }
