@@ -56,7 +56,7 @@ func Drive(ctx context.Context, target, path string, opts Options) (*Report, err
 			notDriven = append(notDriven, info.Number)
 			continue
 		}
-		opts.logf("replay: driving session %d (%s, trace lines %d-%d) against %s", info.Number, info.Key, info.FirstLine, info.LastLine, safeURL(base.String()))
+		opts.logf("replay: driving session %d (%s, trace lines %d-%d) against %s", info.Number, info.Name(), info.FirstLine, info.LastLine, safeURL(base.String()))
 		e := newEngine(ctx, roleDrive, path, info, &opts)
 		e.driver = d
 		logs = append(logs, e.log)

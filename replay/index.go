@@ -72,8 +72,19 @@ type HTTPAnswer struct {
 	Line        int64
 }
 
-// Name returns the session's key as connection/agent/conversation.
-func (s *SessionInfo) Name() string { return s.Key.String() }
+// Name returns the session's key as connection/agent/conversation, or
+// the path of its socket for a session without one (an App Server's /ws).
+func (s *SessionInfo) Name() string {
+	if s.Key == (protocol.Session{}) {
+		if len(s.Conns) > 0 && s.Conns[0].URL != "" {
+			if u, err := url.Parse(s.Conns[0].URL); err == nil && u.Path != "" {
+				return u.Path
+			}
+		}
+		return "(no connection id)"
+	}
+	return s.Key.String()
+}
 
 // channel returns the index of the session's socket on a channel, or -1.
 func (s *SessionInfo) channel(ch string) int {
@@ -128,7 +139,7 @@ func (x *Index) Select(sel, conn string) ([]*SessionInfo, error) {
 			for _, c := range s.Conns {
 				conns = append(conns, c.Conn+"("+c.Channel+")")
 			}
-			names = append(names, fmt.Sprintf("%d %s [%s]", s.Number, s.Key, strings.Join(conns, " ")))
+			names = append(names, fmt.Sprintf("%d %s [%s]", s.Number, s.Name(), strings.Join(conns, " ")))
 		}
 		return nil, fmt.Errorf("replay: no session of %s matches session %q conn %q; sessions: %s",
 			x.Path, sel, conn, strings.Join(names, "; "))

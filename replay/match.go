@@ -238,7 +238,7 @@ func (e *engine) search(s *sock, l *liveFrame) *item {
 				first = it
 			}
 		}
-		if full || e.feedDone || e.ahead > maxAhead || !e.pull() {
+		if full || e.feedDone || e.aheadFull() || !e.pull() {
 			return first
 		}
 	}

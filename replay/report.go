@@ -214,7 +214,7 @@ type sessionLog struct {
 
 func newSessionLog(info *SessionInfo, opts *Options) *sessionLog {
 	l := &sessionLog{max: opts.MaxEntries, opts: opts}
-	l.rep = SessionReport{Session: info.Number, Key: info.Key.String(), FirstLine: info.FirstLine, LastLine: info.LastLine,
+	l.rep = SessionReport{Session: info.Number, Key: info.Name(), FirstLine: info.FirstLine, LastLine: info.LastLine,
 		Matched: []Entry{}, Unexpected: []Entry{}, Missing: []Entry{}}
 	for _, c := range info.Conns {
 		l.rep.Conns = append(l.rep.Conns, ConnReport{Conn: c.Conn, Channel: c.Channel, Line: c.Line})

@@ -221,7 +221,7 @@ func (s *Server) claim(channel string) (*engine, int, error) {
 			chans = append(chans, c.Channel)
 		}
 		return nil, -1, &httpError{http.StatusConflict, fmt.Sprintf("recorded session %d (%s) has %s sockets, none for channel %q",
-			info.Number, info.Key, strings.Join(chans, "+"), channel)}
+			info.Number, info.Name(), strings.Join(chans, "+"), channel)}
 	}
 	s.next++
 	s.served++
@@ -236,7 +236,7 @@ func (s *Server) claim(channel string) (*engine, int, error) {
 		e.run()
 		s.sessionDone(e)
 	}()
-	s.opts.logf("replay: serving session %d (%s, trace lines %d-%d)", info.Number, info.Key, info.FirstLine, info.LastLine)
+	s.opts.logf("replay: serving session %d (%s, trace lines %d-%d)", info.Number, info.Name(), info.FirstLine, info.LastLine)
 	return e, i, nil
 }
 

@@ -75,12 +75,13 @@ type engine struct {
 }
 
 const (
-	pumpBudget   = 512
-	maxAhead     = 32 << 20
-	maxUndone    = 4096 // expected frames kept per socket when not waiting for them
-	maxUnacked   = 1 << 14
-	closeGrace   = time.Second
-	maxLiveFrame = 64 << 20
+	pumpBudget    = 512
+	maxAhead      = 8 << 20 // payload bytes read ahead to find a match
+	maxAheadItems = 8192
+	maxUndone     = 4096 // expected frames kept per socket when not waiting for them
+	maxUnacked    = 1 << 14
+	closeGrace    = time.Second
+	maxLiveFrame  = 64 << 20
 )
 
 func newEngine(parent context.Context, r role, path string, info *SessionInfo, opts *Options) *engine {
@@ -207,6 +208,12 @@ func (e *engine) ingest(b []*item, ok bool) {
 		}
 		e.theirs[it.sock] = l
 	}
+}
+
+// aheadFull reports that reading further ahead to find a match would
+// hold too much.
+func (e *engine) aheadFull() bool {
+	return e.ahead > maxAhead || len(e.q)-e.qh > maxAheadItems
 }
 
 // pull reads one batch from the feeder, blocking; false at the end.

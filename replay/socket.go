@@ -184,7 +184,7 @@ func (e *engine) handle(ev event) {
 		}
 		s.state, s.out = sockOpen, ev.out
 		e.lastActive = time.Now()
-		e.opts.logf("replay: session %d (%s): %s socket connected in place of %s", e.info.Number, e.info.Key, s.info.Channel, s.info.Conn)
+		e.opts.logf("replay: session %d (%s): %s socket connected in place of %s", e.info.Number, e.info.Name(), s.info.Channel, s.info.Conn)
 	case evFailed:
 		// Nothing to do: the socket is free again, and the loop rechecks
 		// whether the session is complete.

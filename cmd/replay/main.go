@@ -58,7 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		quiet   = fs.Bool("q", false, "log only divergences and the summary")
 	)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: replay [flags] TRACE\n       replay -drive ws://HOST:PORT [flags] TRACE\n\nflags:")
+		fmt.Fprintln(stderr, "usage: replay [flags] TRACE\n       replay -drive ws://HOST:PORT [flags] TRACE\n\n"+
+			"A replay server ignores auth. -drive sends $LETTA_API_KEY, if set, as a bearer token.\n\nflags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -98,6 +99,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 	}
 	if *once {
 		opts.MaxSessions = 1
+	}
+	if key := os.Getenv("LETTA_API_KEY"); key != "" && *drive != "" {
+		// A live relay wants a token; it is sent, never logged.
+		opts.Header = http.Header{"Authorization": {"Bearer " + key}}
 	}
 	if *quiet {
 		opts.Logf = nil
@@ -172,7 +177,7 @@ func listSessions(path string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
 	for _, s := range x.Sessions {
-		fmt.Fprintf(stdout, "%d\t%s\tlines %d-%d\t%d client / %d server frames\t", s.Number, s.Key, s.FirstLine, s.LastLine, s.ClientFrames, s.ServerFrames)
+		fmt.Fprintf(stdout, "%d\t%s\tlines %d-%d\t%d client / %d server frames\t", s.Number, s.Name(), s.FirstLine, s.LastLine, s.ClientFrames, s.ServerFrames)
 		for i, c := range s.Conns {
 			if i > 0 {
 				fmt.Fprint(stdout, " ")
