@@ -30,12 +30,12 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	// With no command, or flags first, wsproxy is the proxy.
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "-help" && args[0] != "--help" {
+	// With no command, or flags first (-h included), wsproxy is the proxy.
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return commands["proxy"].run(args, stdout, stderr)
 	}
 	name := args[0]
-	if name == "help" || name == "-h" || name == "-help" || name == "--help" {
+	if name == "help" {
 		usage(stdout)
 		return 0
 	}

@@ -78,7 +78,8 @@ func runProxy(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), proxyUsage)
 		fs.PrintDefaults()
-		fmt.Fprintln(fs.Output(), "\nOther commands: wsproxy help")
+		fmt.Fprintln(fs.Output())
+		usage(fs.Output())
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -87,7 +88,7 @@ func runProxy(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "wsproxy: unexpected argument %q\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "wsproxy: unexpected argument %q (commands go first: wsproxy %s -h)\n", fs.Arg(0), fs.Arg(0))
 		fs.Usage()
 		return 2
 	}
