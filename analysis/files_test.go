@@ -46,18 +46,11 @@ func TestRealDeviceTraces(t *testing.T) {
 	t.Logf("%d frames, %d warnings", rep.Frames, rep.Warnings)
 }
 
-// knownSynthDefects are the findings internal/synth's "healthy" session
-// gives, which are faults of the generator, not of the rules:
-//   - its client never pings on the stream socket (the reference asks for
-//     a ping every 30 s on each status socket), so a session longer than
-//     35 s has one missing-heartbeat on it;
-//   - its client never sends sync with recover_approvals:true after
-//     attaching (the reference asks for it), so the control socket has one
-//     no-sync-on-attach.
-//
-// When synth is fixed this list must become empty (the test fails until
-// it is).
-var knownSynthDefects = map[string]int{RuleMissingHeartbeat: 1, RuleNoSyncOnAttach: 1}
+// knownSynthDefects are findings internal/synth's healthy session is
+// known to give (faults of the generator, not of the rules). It is empty:
+// the generator pings on both sockets and syncs with recover_approvals on
+// attach, so the session must be clean.
+var knownSynthDefects = map[string]int{}
 
 // TestSynthClean checks a 100,000-frame healthy synth session.
 func TestSynthClean(t *testing.T) {

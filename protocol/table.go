@@ -115,7 +115,8 @@ func buildTable() []TypeInfo {
 		TypeInfo{Name: "recover_pending_approvals", Role: RoleCommand, Channel: ChannelControl, Source: ref | legacy, Legacy: true,
 			Replies: []string{"recover_pending_approvals_ack"}, NeedsRequestID: true},
 		TypeInfo{Name: "recover_pending_approvals_ack", Role: RoleReply, Channel: ChannelControl, Source: ref | legacy, Legacy: true},
-		runtimeCommand("runtime_start", v2), reply("runtime_start_response", v2),
+		// runtime_start creates the runtime: it carries no runtime object.
+		command("runtime_start", v2), reply("runtime_start_response", v2),
 	)
 
 	// Device events (v2). Stream-channel state and content, control-channel

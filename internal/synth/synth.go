@@ -49,6 +49,7 @@ func (g *Generator) Next() *trace.Record {
 	if !g.opened {
 		g.opened = true
 		g.queue = append(g.queue, g.open(control, "control"), g.open(stream, "stream"))
+		g.attach()
 	}
 	for len(g.queue) == 0 {
 		g.turn()
@@ -129,7 +130,27 @@ func (g *Generator) turn() {
 	g.event(stream, "update_queue", `"queue":[],"removed":[]`)
 	g.event(control, "turn_finished", fmt.Sprintf(`"turn_id":"batch-%s","stop_reason":"end_turn","run_id":"local-run-%d"`, g.uuid(), g.req))
 	if g.req%10 == 0 {
-		g.queue = append(g.queue, frame(g.tick(), control, trace.Client, `{"type":"ping"}`))
-		g.queue = append(g.queue, frame(g.tick(), control, trace.Server, fmt.Sprintf(`{"type":"pong","timestamp":%d}`, g.t.UnixMilli())))
+		g.ping(control)
+		g.ping(stream)
 	}
+}
+
+// ping queues a client heartbeat on a socket and the relay's pong.
+func (g *Generator) ping(conn string) {
+	g.queue = append(g.queue, frame(g.tick(), conn, trace.Client, `{"type":"ping"}`))
+	g.queue = append(g.queue, frame(g.tick(), conn, trace.Server, fmt.Sprintf(`{"type":"pong","timestamp":%d}`, g.t.UnixMilli())))
+}
+
+// attach is what a well-behaved client does first: a heartbeat on both
+// sockets and a sync with recover_approvals, answered by state events on
+// the stream socket and sync_response on control.
+func (g *Generator) attach() {
+	g.ping(control)
+	g.ping(stream)
+	g.queue = append(g.queue, frame(g.tick(), control, trace.Client,
+		fmt.Sprintf(`{"type":"sync",%s,"request_id":"sync-1","recover_approvals":true}`, g.runtime())))
+	g.event(stream, "update_device_status", `"device_status":{"is_online":true,"is_processing":false,"current_permission_mode":"standard","current_working_directory":"/home/user/project"}`)
+	g.loop(protocol.LoopIdle)
+	g.event(stream, "update_queue", `"queue":[],"removed":[]`)
+	g.server(control, fmt.Sprintf(`"type":"sync_response","request_id":"sync-1",%s,"success":true`, g.runtime()))
 }
