@@ -72,6 +72,7 @@ type Reader struct {
 	maxLine  int
 	buf      []byte
 	dec      trace.Decoder
+	recs     []trace.Record // block that new records are carved from
 	warnings []Warning
 	done     bool
 	err      error // terminal error (not io.EOF)
@@ -184,7 +185,7 @@ func (r *Reader) Truncated() bool { return len(r.warnings) > 0 }
 // with the following line. A stream that cannot be read further gives an
 // error that names the file and the last line.
 func (r *Reader) Next() (*trace.Record, error) {
-	rec := new(trace.Record)
+	rec := r.newRecord()
 	for {
 		if r.done {
 			if r.err != nil {
@@ -229,6 +230,20 @@ func (r *Reader) Next() (*trace.Record, error) {
 		}
 		return nil, &LineError{File: r.name, Line: r.line, Err: perr}
 	}
+}
+
+// recordBlock is how many records are allocated at a time.
+const recordBlock = 128
+
+// newRecord carves a record out of a block, so that reading allocates a
+// block per recordBlock records rather than one per record. Records stay
+// valid for as long as they are referenced.
+func (r *Reader) newRecord() *trace.Record {
+	if len(r.recs) == cap(r.recs) {
+		r.recs = make([]trace.Record, 0, recordBlock)
+	}
+	r.recs = r.recs[:len(r.recs)+1]
+	return &r.recs[len(r.recs)-1]
 }
 
 // tooLong reports a line over the bound.

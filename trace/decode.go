@@ -24,10 +24,34 @@ func ParseLine(line []byte, r *Record) error {
 }
 
 // Decoder is ParseLine with memory: it interns connection names, so that
-// reading a long trace does not allocate a string per record for them.
-// The zero value is ready to use; a Decoder is not safe for concurrent use.
+// reading a long trace does not allocate a string per record for them,
+// and it carves small payloads out of shared blocks instead of allocating
+// each on its own. A record's payload stays valid for as long as the
+// record is referenced (a retained payload keeps its block, at most
+// slabSize bytes, alive). The zero value is ready to use; a Decoder is not
+// safe for concurrent use.
 type Decoder struct {
 	conns map[string]string
+	slab  []byte
+}
+
+// Payload blocks: payloads up to maxSlabbed bytes share slabSize blocks.
+const (
+	slabSize   = 32 << 10
+	maxSlabbed = 2 << 10
+)
+
+// alloc returns a zero-length slice with room for n bytes.
+func (d *Decoder) alloc(n int) []byte {
+	if d == nil || n > maxSlabbed {
+		return make([]byte, 0, n)
+	}
+	if cap(d.slab)-len(d.slab) < n {
+		d.slab = make([]byte, 0, slabSize)
+	}
+	start := len(d.slab)
+	d.slab = d.slab[:start+n]
+	return d.slab[start:start:start+n]
 }
 
 // maxInterned bounds the connection names a Decoder remembers.
@@ -130,7 +154,7 @@ func (d *Decoder) ParseLine(line []byte, r *Record) error {
 				return fieldErr(string(key), "a record has one of msg, text and data, found "+payloadField+" too")
 			}
 			payloadField = string(key)
-			p, form, err := decodePayload(payloadField, line, vs, ve)
+			p, form, err := d.decodePayload(payloadField, line, vs, ve)
 			if err != nil {
 				return err
 			}
@@ -141,7 +165,7 @@ func (d *Decoder) ParseLine(line []byte, r *Record) error {
 			if k[:3] == "res" {
 				i, name = 1, k[len("response_"):]
 			}
-			p, form, err := decodePayload(name, line, vs, ve)
+			p, form, err := d.decodePayload(name, line, vs, ve)
 			if err != nil {
 				return fmt.Errorf("%s: %w", k, err)
 			}
@@ -265,25 +289,25 @@ func intField(b []byte, vs, ve int, name string) (int64, error) {
 
 // decodePayload copies a msg (raw JSON), text (string) or data (base64)
 // value out of the line.
-func decodePayload(field string, line []byte, vs, ve int) ([]byte, Form, error) {
+func (d *Decoder) decodePayload(field string, line []byte, vs, ve int) ([]byte, Form, error) {
 	switch field {
 	case "msg":
 		if line[vs] != '{' {
 			return nil, 0, fieldErr("msg", "not a JSON object")
 		}
-		return append([]byte(nil), line[vs:ve]...), FormMsg, nil
+		return append(d.alloc(ve-vs), line[vs:ve]...), FormMsg, nil
 	case "text":
 		s, ok := jsonscan.StringValue(line, vs, ve)
 		if !ok {
 			return nil, 0, fieldErr("text", "not a string")
 		}
-		return append(make([]byte, 0, len(s)), s...), FormText, nil
+		return append(d.alloc(len(s)), s...), FormText, nil
 	default:
 		s, ok := jsonscan.StringValue(line, vs, ve)
 		if !ok {
 			return nil, 0, fieldErr("data", "not a string")
 		}
-		p, err := base64.StdEncoding.AppendDecode(make([]byte, 0, base64.StdEncoding.DecodedLen(len(s))), s)
+		p, err := base64.StdEncoding.AppendDecode(d.alloc(base64.StdEncoding.DecodedLen(len(s))), s)
 		if err != nil {
 			return nil, 0, fieldErr("data", "bad base64: "+err.Error())
 		}

@@ -52,6 +52,23 @@ func SkipSpace(b []byte, i int) int {
 	return i
 }
 
+// skipStringBody returns the index just past the closing quote of a
+// string whose body starts at b[i]. A tight byte loop beats IndexByte on
+// the short strings JSON is made of.
+func skipStringBody(b []byte, i int) (int, bool) {
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			return i + 1, true
+		case '\\':
+			i += 2
+		default:
+			i++
+		}
+	}
+	return len(b), false
+}
+
 // SkipString returns the index just past the string whose opening quote is
 // at b[i]. It reports whether the string contains escapes.
 func SkipString(b []byte, i int) (end int, escaped bool, err error) {
@@ -89,8 +106,11 @@ func SkipValue(b []byte, i int) (int, error) {
 	}
 	switch c := b[i]; {
 	case c == '"':
-		end, _, err := SkipString(b, i)
-		return end, err
+		end, ok := skipStringBody(b, i+1)
+		if !ok {
+			return end, syntaxErr(i, "unterminated string")
+		}
+		return end, nil
 	case c == '{' || c == '[':
 		return skipContainer(b, i)
 	case c == 't':
@@ -150,9 +170,9 @@ func skipContainer(b []byte, i int) (int, error) {
 		}
 		switch c {
 		case '"':
-			end, _, err := SkipString(b, i)
-			if err != nil {
-				return end, err
+			end, ok := skipStringBody(b, i+1)
+			if !ok {
+				return end, syntaxErr(i, "unterminated string")
 			}
 			i = end
 			continue
