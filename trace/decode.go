@@ -51,7 +51,7 @@ func (d *Decoder) alloc(n int) []byte {
 	}
 	start := len(d.slab)
 	d.slab = d.slab[:start+n]
-	return d.slab[start:start:start+n]
+	return d.slab[start : start : start+n]
 }
 
 // maxInterned bounds the connection names a Decoder remembers.
