@@ -65,11 +65,11 @@ func TestAuthVariants(t *testing.T) {
 // The device pings every few milliseconds; the client answers, so it is
 // never dropped.
 func TestAnswersDevicePings(t *testing.T) {
-	s := &sim.Server{DevicePingInterval: 3 * time.Millisecond}
+	s := &sim.Server{DevicePingInterval: 20 * time.Millisecond}
 	u := startSim(t, s)
 	script := &client.Script{Name: "idle", Steps: []client.Step{
 		{Send: map[string]any{"type": "list_models"}},
-		{Pause: client.Duration(60 * time.Millisecond)},
+		{Pause: client.Duration(150 * time.Millisecond)},
 		{Send: map[string]any{"type": "list_models"}},
 	}}
 	rep, err := run(t, &client.Client{URL: u}, script)

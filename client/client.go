@@ -104,6 +104,12 @@ func (c *Client) requestTimeout() time.Duration {
 	return DefaultRequestTimeout
 }
 
+// dialTimeout bounds the HTTP and WebSocket handshakes: at least 10 s,
+// whatever RequestTimeout is.
+func (c *Client) dialTimeout() time.Duration {
+	return max(c.requestTimeout(), 10*time.Second)
+}
+
 func (c *Client) turnTimeout() time.Duration {
 	if c.TurnTimeout > 0 {
 		return c.TurnTimeout
@@ -230,7 +236,7 @@ type envEntry struct {
 
 // environments fetches GET /v1/environments?onlineOnly=true.
 func (r *run) environments() ([]envEntry, error) {
-	ctx, cancel := context.WithTimeout(r.ctx, r.c.requestTimeout())
+	ctx, cancel := context.WithTimeout(r.ctx, r.c.dialTimeout())
 	defer cancel()
 	u := r.tgt.httpBase + "/v1/environments?onlineOnly=true"
 	if r.c.TokenInQuery && r.c.Token != "" {
@@ -336,7 +342,7 @@ func (r *run) statusURL(channel string) string {
 
 func (r *run) dialer() *websocket.Dialer {
 	return &websocket.Dialer{
-		HandshakeTimeout:  r.c.requestTimeout(),
+		HandshakeTimeout:  r.c.dialTimeout(),
 		EnableCompression: r.c.Compression,
 	}
 }
@@ -438,7 +444,6 @@ type run struct {
 	graceTimer   *time.Timer
 	gapIdle      []chan struct{}
 	syncGen      int // syncs the loop sent on its own (attach, gaps)
-	unsettled    int // of those, syncs whose fence has not completed
 	drainWait    []chan struct{}
 	drained      int // syncGen covered by the last drain (runner-owned)
 	pingTicker   *time.Ticker

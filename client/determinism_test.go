@@ -23,7 +23,7 @@ func runOnce(t *testing.T, seed int64, dialect sim.Dialect, channels []string, k
 	t.Helper()
 	s := &sim.Server{Seed: seed, Dialect: dialect, Inject: knobs}
 	u := startSim(t, s)
-	c := &client.Client{URL: u, Channels: channels, RequestTimeout: 120 * time.Millisecond,
+	c := &client.Client{URL: u, Channels: channels, RequestTimeout: 300 * time.Millisecond,
 		GapGrace: 60 * time.Millisecond, RequestIDPrefix: "det", KeepLog: true, Inject: clientKnobs}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

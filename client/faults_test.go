@@ -17,10 +17,12 @@ func allSimFaults() sim.Faults {
 	return sim.Faults{
 		GapEvery: 17, GapSize: 2,
 		DuplicateEvery: 13, AlterEvery: 19,
-		UnansweredEvery: 23, UnansweredTypes: []string{"get_experiments"},
+		UnansweredEvery: 40, UnansweredTypes: []string{"get_experiments"},
 		OrphanEvery: 11,
 		DelayEvery:  7, Delay: 15 * time.Millisecond, Timeout: 2 * time.Second,
-		DropAfterFrames: 20, DropMax: 1,
+		// A drop needs 150 ms of silence: the client's waits for withheld
+		// replies (300 ms) give it, its other pauses (60 ms) never do.
+		DropAfterFrames: 20, DropMax: 1, QuietFor: 150 * time.Millisecond,
 	}
 }
 
@@ -68,7 +70,7 @@ func runFaulty(t *testing.T, single, clientFaults bool, dialect sim.Dialect) (*s
 	t.Helper()
 	s := &sim.Server{Seed: 42, Dialect: dialect, Inject: allSimFaults()}
 	u := startSim(t, s)
-	c := &client.Client{URL: u, RequestTimeout: 120 * time.Millisecond, GapGrace: 60 * time.Millisecond,
+	c := &client.Client{URL: u, RequestTimeout: 300 * time.Millisecond, GapGrace: 60 * time.Millisecond,
 		RequestIDPrefix: "fx", KeepLog: true}
 	if single {
 		c.Channels = []string{""}

@@ -286,7 +286,8 @@ func (r *run) socketLost(k *csock, err error) {
 	}
 	s.broken = true
 	s.code = websocket.CloseAbnormalClosure
-	r.unsettled = 0
+	s.unsettled = 0
+	r.gaps.barrier = false // its pongs will not come
 	for _, ch := range r.drainWait {
 		close(ch)
 	}
@@ -390,10 +391,14 @@ func (r *run) sendSync(why string) {
 	if r.c.Inject.NeverPing {
 		return
 	}
-	r.unsettled++
-	r.fenceChain(r.sess, r.sess.socks, func() {
-		r.unsettled--
-		if r.unsettled == 0 {
+	sess := r.sess
+	sess.unsettled++
+	r.fenceChain(sess, sess.socks, func() {
+		if sess.unsettled == 0 {
+			return // the session broke meanwhile
+		}
+		sess.unsettled--
+		if sess.unsettled == 0 && r.sess == sess {
 			for _, ch := range r.drainWait {
 				close(ch)
 			}
@@ -586,6 +591,9 @@ func (r *run) settleGaps() {
 			return
 		}
 		r.gapIdle = append(r.gapIdle, ch)
+		if r.sess != nil && !r.sess.broken {
+			r.fence()
+		}
 	})
 	t := time.NewTimer(r.c.requestTimeout())
 	defer t.Stop()

@@ -147,7 +147,7 @@ func (r *run) onReply(f *frame) {
 		case u == nil:
 			r.rep.Orphans = append(r.rep.Orphans, id)
 			r.c.logf("client: orphan %s with request_id %q", f.typ, id)
-		case u.timedOut:
+		case u.timedOut || errors.Is(u.err, errDisconnected):
 			r.rep.LateReplies = append(r.rep.LateReplies, id)
 		default:
 			r.rep.failf("second reply %s to request %s (%s)", f.typ, id, u.typ)
@@ -291,7 +291,7 @@ func (r *run) drain() error {
 	var s *session
 	r.exec(func() {
 		gen, s = r.syncGen, r.sess
-		if r.unsettled == 0 || s == nil {
+		if s == nil || s.unsettled == 0 {
 			close(ch)
 		} else {
 			r.drainWait = append(r.drainWait, ch)

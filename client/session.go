@@ -54,8 +54,10 @@ type session struct {
 	control *csock // where commands go
 	lost    chan struct{}
 	broken  bool
-	code    int
-	text    string
+	// unsettled counts the loop's syncs whose fence has not completed.
+	unsettled int
+	code      int
+	text      string
 }
 
 // dialError carries the HTTP status of a refused handshake.
@@ -179,6 +181,7 @@ func (r *run) install(socks []*csock, reconnect bool) error {
 			r.gaps = gapTracker{connID: r.connID}
 			r.keys = map[string]uint64{}
 		}
+		r.gaps.barrier = false
 		r.sess = s
 		r.answered = map[string]bool{}
 		r.rep.ConnectionID = r.connID
