@@ -134,3 +134,34 @@ func TestParseScript(t *testing.T) {
 		}
 	}
 }
+
+// Cancelling the context ends a run promptly and leaves nothing running.
+func TestCancel(t *testing.T) {
+	s := &sim.Server{}
+	u := startSim(t, s)
+	attached := make(chan struct{}, 4)
+	c := &client.Client{URL: u, Compression: true, Logf: func(format string, args ...any) {
+		if strings.HasPrefix(format, "client: attached") {
+			attached <- struct{}{}
+		}
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Run(ctx, &client.Script{Name: "long", Steps: []client.Step{
+			{Send: map[string]any{"type": "list_models"}},
+			{Pause: client.Duration(time.Minute)},
+		}})
+		done <- err
+	}()
+	<-attached
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not end after cancel")
+	}
+}

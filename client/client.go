@@ -163,6 +163,7 @@ func (c *Client) Run(ctx context.Context, script *Script) (*Report, error) {
 	}
 	r.finish(err == nil)
 	r.cancel()
+	r.closeAll()
 	r.wg.Wait()
 	r.rep.Duration = time.Since(r.start)
 	r.rep.Commands = sortedKeys(r.commandTypes)
@@ -320,8 +321,8 @@ func (r *run) resolve(reregistered bool) error {
 	}
 	r.connID = pick.ConnectionID
 	r.tgt.deviceID = pick.DeviceID
-	if pick.Metadata.WorkingDirectory != "" {
-		r.setCwd(pick.Metadata.WorkingDirectory)
+	if cwd := pick.Metadata.WorkingDirectory; cwd != "" {
+		r.exec(func() { r.setCwd(cwd) })
 	}
 	return nil
 }
@@ -395,6 +396,7 @@ func newRun(ctx context.Context, c *Client, script *Script) (*run, error) {
 		delivered:    map[string]bool{},
 		written:      map[string]string{},
 		commandTypes: map[string]bool{},
+		live:         map[*csock]bool{},
 		cwd:          "/workspace/project",
 	}
 	return r, nil
@@ -418,9 +420,11 @@ type run struct {
 	in    chan inbound
 	calls chan func()
 
-	// rmu guards rep fields written by reader goroutines (acks, faults).
-	rmu sync.Mutex
-	rep *Report
+	// rmu guards rep fields written by reader goroutines (acks, faults)
+	// and live.
+	rmu  sync.Mutex
+	rep  *Report
+	live map[*csock]bool
 
 	// Owned by the loop goroutine.
 	sess         *session

@@ -32,7 +32,7 @@ func TestDefaultScript(t *testing.T) {
 				t.Parallel()
 				s := &sim.Server{Token: "tok", Dialect: dialect}
 				u := startSim(t, s)
-				c := &client.Client{URL: u, Token: "tok", RequestTimeout: 2 * time.Second}
+				c := &client.Client{URL: u, Token: "tok", RequestTimeout: 2 * time.Second, Compression: !single}
 				if single {
 					c.Channels = []string{""}
 				}

@@ -189,13 +189,15 @@ func (r *run) await(q *request, timeout time.Duration) (*frame, error) {
 	select {
 	case <-q.done:
 	case <-t.C:
-		r.exec(func() {
+		if err := r.exec(func() {
 			if !q.finished {
 				q.timedOut = true
 				delete(r.pending, q.id)
 				q.finish(nil, errTimeout)
 			}
-		})
+		}); err != nil {
+			return nil, err
+		}
 		<-q.done
 	case <-r.ctx.Done():
 		return nil, r.ctx.Err()

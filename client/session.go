@@ -78,6 +78,7 @@ func (r *run) dialAll() ([]*csock, error) {
 			k.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "attach failed"),
 				time.Now().Add(time.Second))
 			k.conn.Close()
+			r.track(k, false)
 		}
 		return nil, err
 	}
@@ -96,8 +97,11 @@ func (r *run) dialAll() ([]*csock, error) {
 		if name == "" {
 			name = protocol.ChannelNameSingle
 		}
-		r.ordinals[name]++
-		socks = append(socks, &csock{conn: conn, connID: r.connID, channel: name, ordinal: r.ordinals[name], done: make(chan struct{})})
+		key := r.connID + "#" + name
+		r.ordinals[key]++
+		k := &csock{conn: conn, connID: r.connID, channel: name, ordinal: r.ordinals[key], done: make(chan struct{})}
+		r.track(k, true)
+		socks = append(socks, k)
 	}
 	return socks, nil
 }
@@ -318,12 +322,36 @@ func (r *run) closeSession(quiesce bool) {
 		}
 		t.Stop()
 		k.conn.Close()
+		r.track(k, false)
 	}
 	r.exec(func() {
 		if r.sess == s {
 			r.sess = nil
 		}
 	})
+}
+
+// track records the sockets that are open, so that a run ended early
+// (context cancelled) still closes every one.
+func (r *run) track(k *csock, open bool) {
+	r.rmu.Lock()
+	defer r.rmu.Unlock()
+	if open {
+		r.live[k] = true
+	} else {
+		delete(r.live, k)
+	}
+}
+
+// closeAll closes whatever sockets are still open.
+func (r *run) closeAll() {
+	r.rmu.Lock()
+	defer r.rmu.Unlock()
+	for k := range r.live {
+		k.closing.Store(true)
+		k.conn.Close()
+		delete(r.live, k)
+	}
 }
 
 // recover re-attaches after the session was lost: 1008 means the
