@@ -22,7 +22,19 @@ const (
 )
 
 // Faults are the client's fault knobs; every knob is off at its zero
-// value.
+// value. Report.Faults lists what they caused, as ground truth:
+//
+//   - skip-ack: Rule unacked-seq, Subject the seq (decimal), the socket
+//     that delivered the frame.
+//   - never-ping: Rule missing-heartbeat, one per socket (Subject empty).
+//   - no-sync: Rule no-sync-on-attach, one per attach, on the control (or
+//     single) socket; Rule gap-without-sync, Subject "A-B", per gap seen.
+//   - reuse-request-id: Rule duplicate-request-id, Subject the reused id,
+//     the socket the second use went on.
+//
+// A frame that arrives after the client sent its close frame cannot be
+// acked; it is reported as unacked-seq too (Knob never-ping when pings
+// are off, which leaves the close unfenced, else late-frame).
 type Faults struct {
 	// SkipAckEvery leaves unacked every frame whose seq is a multiple of
 	// SkipAckEvery (on every socket, or only on SkipAckChannel).
@@ -46,10 +58,13 @@ type Faults struct {
 // Entry is one message in Report.Log.
 type Entry struct {
 	// Dir is "send" or "recv".
-	Dir     string `json:"dir"`
+	Dir string `json:"dir"`
+	// Channel and Socket name the socket (ordinal per connection and
+	// channel, in dial order).
 	Channel string `json:"channel"`
 	Socket  int    `json:"socket"`
-	Type    string `json:"type"`
+	// Type is the message's type.
+	Type string `json:"type"`
 	// EventSeq is the event_seq of a received event.
 	EventSeq int64 `json:"event_seq,omitempty"`
 	// Dropped marks a received duplicate that was not delivered.

@@ -28,6 +28,25 @@ const (
 // value. "Every N" knobs count per environment connection and pick every
 // N-th item starting at an offset drawn from Server.Seed, so the same
 // seed and the same traffic give the same faults.
+//
+// Server.Faults reports each injected fault once, as ground truth (Socket
+// is the 1-based ordinal among the sockets of that connectionId and
+// channel, in accept order):
+//
+//   - gap: Rule event-seq-gap, Subject "A-B" (the inclusive range of
+//     event_seq values never sent); Channel/Socket name the socket that
+//     got the next event (where the gap shows).
+//   - duplicate, duplicate-altered: Rule duplicate-idempotency-key,
+//     Subject the key, one fault per socket the copy went to.
+//   - unanswered: Rule unmatched-request, Subject the request_id, the
+//     socket that sent the request.
+//   - orphan: Rule orphan-response, Subject the invented request_id, the
+//     socket it went to.
+//   - delay: Subject the request_id; Rule "" when Delay < Timeout,
+//     unmatched-request otherwise.
+//   - drop: Rule "", the dropped socket. Should a request arrive on it
+//     after the drop (it is not carried out), it is reported as well:
+//     Knob drop, Rule unmatched-request, Subject its request_id.
 type Faults struct {
 	// GapEvery skips event_seq values before every GapEvery-th event of
 	// a connection (never before its first event, never for an event no
