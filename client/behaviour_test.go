@@ -50,8 +50,7 @@ func TestAuthVariants(t *testing.T) {
 		t.Fatalf("wrong token: %v", err)
 	}
 	// An unknown environment too.
-	rep, err = run(t, &client.Client{URL: u, Token: "tok", ConnectionID: "conn-nope"}, short)
-	if !errors.Is(err, client.ErrGaveUp) {
+	if _, err = run(t, &client.Client{URL: u, Token: "tok", ConnectionID: "conn-nope"}, short); !errors.Is(err, client.ErrGaveUp) {
 		t.Fatalf("unknown connection: %v", err)
 	}
 	if _, err := (&client.Client{URL: "ftp://x"}).Run(context.Background(), short); err == nil {

@@ -130,6 +130,3 @@ func (a args) strings(k string) []string {
 	}
 	return out
 }
-
-// raw returns the value of k as it would marshal (nil when absent).
-func (a args) raw(k string) any { return a[k] }

@@ -30,7 +30,6 @@ type deviceState struct {
 	channelsOn  map[string]bool
 	terminals   map[string]*terminal
 	watched     map[string]*socket
-	agentID     string
 }
 
 type experiment struct {
