@@ -18,6 +18,15 @@
 // recording's server pings (device heartbeats) are replayed like any
 // frame, its server pongs are not.
 //
+// A recorder writes the records of different sockets (and directions) in
+// the order their goroutines hand them over, which can differ slightly
+// from the order the frames were read; a replay puts each session's
+// records back in read-time order (over a window of 256 records). In
+// Reactive mode, a device event is sent as soon as an event with a higher
+// event_seq has been sent, even if the recording has it after a client
+// frame not yet received: the device had emitted it already, and a
+// client's gap check may wait for it.
+//
 // Drive plays the client side of a recording against a live server and
 // compares the server's frames with the recorded ones. Both produce a
 // Report of matched, unexpected, missing and out-of-order frames with

@@ -202,7 +202,7 @@ func (e *engine) dial(s *sock) {
 		e.dropExpected(s)
 		return
 	}
-	s.state, s.out, s.claimed = sockOpen, &wsSender{ws: ws, timeout: e.opts.Timeout}, true
+	s.state, s.out = sockOpen, &wsSender{ws: ws, timeout: e.opts.Timeout}
 	e.lastActive = time.Now()
 	e.opts.logf("replay: session %d: dialled %s for %s", e.info.Number, safeURL(u), s.info.Conn)
 	e.wg.Add(1)

@@ -22,6 +22,9 @@ type sender interface {
 	flush() error
 	// close drops the connection.
 	close() error
+	// expire makes reads fail after d, so that a reader waiting for a
+	// close reply that never comes gives up.
+	expire(d time.Duration)
 }
 
 // frameWriter writes unmasked server frames straight to the connection,
@@ -120,6 +123,8 @@ func (w *frameWriter) flush() error {
 
 func (w *frameWriter) close() error { return w.c.Close() }
 
+func (w *frameWriter) expire(d time.Duration) { w.c.SetReadDeadline(time.Now().Add(d)) }
+
 // wsSender writes client frames through the WebSocket library (which
 // masks them).
 type wsSender struct {
@@ -145,6 +150,8 @@ func (s *wsSender) closeFrame(code int, reason string) error {
 func (s *wsSender) flush() error { return nil }
 
 func (s *wsSender) close() error { return s.ws.Close() }
+
+func (s *wsSender) expire(d time.Duration) { s.ws.NetConn().SetReadDeadline(time.Now().Add(d)) }
 
 // sendableCode reports close codes a peer may put in a close frame
 // (1005, 1006 and 1015 are reserved for reporting, and the WebSocket

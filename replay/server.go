@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -170,13 +171,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		e.unclaim(idx)
 		return
 	}
+	defer ws.Close()
 	if !s.track(ws) {
+		// The server is closing.
 		e.unclaim(idx)
-		ws.Close()
+		ws.WriteControl(websocket.CloseMessage, closePayload(websocket.CloseGoingAway, "replay: shutting down"), deadline(s.opts.Timeout))
+		drain(ws)
 		return
 	}
 	defer s.untrack(ws)
-	defer ws.Close()
 	// Pings and closes go to the session, which alone writes on the socket.
 	ws.SetPingHandler(func(data string) error {
 		e.post(event{kind: evPing, sock: idx, payload: []byte(data)})
@@ -184,7 +187,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	})
 	ws.SetCloseHandler(func(int, string) error { return nil })
 	if !e.post(event{kind: evConnect, sock: idx, out: newFrameWriter(ws.NetConn(), s.opts.Timeout)}) {
-		ws.WriteControl(websocket.CloseMessage, closePayload(websocket.CloseTryAgainLater, "replay: session over"), deadline(s.opts.Timeout))
+		code := websocket.CloseTryAgainLater
+		if s.ctx.Err() != nil {
+			code = websocket.CloseGoingAway
+		}
+		ws.WriteControl(websocket.CloseMessage, closePayload(code, "replay: session over"), deadline(s.opts.Timeout))
+		drain(ws)
 		return
 	}
 	readLoop(ws, idx, e)
@@ -328,14 +336,21 @@ func (s *Server) Close() error {
 	// Sessions close their sockets (1001) as they stop; whatever is left
 	// after a grace period is cut.
 	s.cancel()
-	ctx, cancel := context.WithTimeout(context.Background(), closeGrace)
-	s.Wait(ctx)
-	cancel()
+	all := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(all)
+	}()
+	select {
+	case <-all:
+		return nil
+	case <-time.After(2 * closeGrace):
+	}
 	s.mu.Lock()
 	for ws := range s.conns {
 		ws.NetConn().Close()
 	}
 	s.mu.Unlock()
-	s.wg.Wait()
+	<-all
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
 	"github.com/lettadev/wsproxy/trace"
 )
 
@@ -37,6 +38,10 @@ type engine struct {
 	wg      sync.WaitGroup // feeder, drive readers
 	events  chan event
 	stopped chan struct{}
+	// postMu and postClosed make sure no event is posted after stop
+	// drained the queue.
+	postMu     sync.RWMutex
+	postClosed bool
 
 	feed     *feeder
 	feedDone bool
@@ -62,7 +67,6 @@ type engine struct {
 	lastActive time.Time
 	maxEvSeq   int64 // highest event_seq sent
 	ended      bool
-	endAt      time.Time
 
 	// claimMu guards over and the socks' claimed flags, shared with the
 	// Server handing live sockets to the session.
@@ -101,7 +105,13 @@ func newEngine(parent context.Context, r role, path string, info *SessionInfo, o
 }
 
 // post hands an event to the session; false once the session is over.
+// Every event posted is handled (stop drains what is left).
 func (e *engine) post(ev event) bool {
+	e.postMu.RLock()
+	defer e.postMu.RUnlock()
+	if e.postClosed {
+		return false
+	}
 	select {
 	case e.events <- ev:
 		return true
@@ -287,10 +297,7 @@ func (e *engine) pump() bool {
 					return false
 				}
 			}
-			if !e.ended {
-				e.ended = true
-				e.endAt = time.Now()
-			}
+			e.ended = true
 			e.atEnd()
 			return false
 		}
@@ -504,15 +511,17 @@ func (e *engine) nextDeadline() time.Time {
 func (e *engine) onTimer() {
 	now := time.Now()
 	if it := e.gateItem; it != nil && !it.done && !now.Before(e.gateSince.Add(e.opts.Timeout)) {
-		e.giveUp(it, fmt.Sprintf("the %s did not send it within %v", e.peer(), e.opts.Timeout))
+		if s := e.socks[it.sock]; s.state == sockPending {
+			// Waiting for a frame on a socket that never connected.
+			e.absent(s)
+		} else {
+			e.giveUp(it, fmt.Sprintf("the %s did not send it within %v", e.peer(), e.opts.Timeout))
+		}
 		e.gateItem = nil
 		e.lastActive = now
 	}
 	if s := e.waitSock; s != nil && s.state == sockPending && !now.Before(s.waitSince.Add(e.opts.Timeout)) {
-		s.state = sockAbsent
-		e.log.add(Entry{Kind: Missing, Session: e.info.Number, Line: s.info.Line, Conn: s.info.Conn, Channel: s.info.Channel,
-			Type: "open", Reason: fmt.Sprintf("no %s socket connected within %v", s.info.Channel, e.opts.Timeout)})
-		e.dropExpected(s)
+		e.absent(s)
 	}
 	if e.ended && !now.Before(e.lastActive.Add(e.opts.Timeout)) {
 		for _, l := range e.theirs {
@@ -528,7 +537,7 @@ func (e *engine) onTimer() {
 			continue
 		}
 		if s.closeSent {
-			e.closed(s, 0, nil, "no close reply")
+			e.closed(s, 0, "no close reply")
 			continue
 		}
 		code, reason := s.lingerCode, s.lingerReason
@@ -582,45 +591,50 @@ func (e *engine) finish() {
 		r.Done = true
 	})
 	e.cancel()
-	close(e.stopped)
+	e.stop(aborted)
 	e.wg.Wait()
 	if e.opts.OnSessionDone != nil {
 		e.opts.OnSessionDone(e.log.snapshot())
 	}
 }
 
-// closeAll closes the sockets still open: a close frame (1000, or 1001
-// when the replay is stopping), then, once the peer answered or after a
-// grace period, the connection. Closing a connection the peer is still
-// writing to could reset it before the close frame is read.
+// closeAll closes the sockets still open, and those connecting as the
+// session ends: a close frame (1000, or 1001 when the replay is
+// stopping), then, once the peer answered or after a grace period, the
+// connection. Dropping a connection the peer is still writing to could
+// reset it before the close frame is read.
 func (e *engine) closeAll(aborted bool) {
+	code, reason := websocket.CloseNormalClosure, "replay: session over"
+	if aborted {
+		code, reason = websocket.CloseGoingAway, "replay: shutting down"
+	}
 	open := 0
-	for _, s := range e.socks {
-		if s.state != sockOpen {
-			continue
-		}
+	bye := func(s *sock) {
 		if !s.closeSent {
-			code, reason := websocket.CloseNormalClosure, "replay: session over"
-			if aborted {
-				code, reason = websocket.CloseGoingAway, "replay: shutting down"
-			}
 			s.out.closeFrame(code, reason)
 			s.closeSent = true
 		}
 		open++
 	}
-	if open == 0 {
-		return
+	for _, s := range e.socks {
+		if s.state == sockOpen {
+			bye(s)
+		}
 	}
 	grace := time.NewTimer(closeGrace)
 	defer grace.Stop()
 	for open > 0 {
 		select {
 		case ev := <-e.events:
-			if s := e.socks[ev.sock]; ev.kind == evClosed && s.state == sockOpen {
-				e.closed(s, ev.code, nil, "")
+			s := e.socks[ev.sock]
+			switch {
+			case ev.kind == evClosed && s.state == sockOpen:
+				e.closed(s, ev.code, "")
 				open--
-			} else if ev.kind == evConnect {
+			case ev.kind == evConnect && s.state == sockPending:
+				s.state, s.out = sockOpen, ev.out
+				bye(s)
+			case ev.kind == evConnect:
 				ev.out.close()
 			}
 		case <-grace.C:
@@ -628,6 +642,39 @@ func (e *engine) closeAll(aborted bool) {
 		}
 	}
 	for _, s := range e.socks {
-		e.closed(s, 0, nil, "")
+		e.closed(s, 0, "")
 	}
+}
+
+// stop ends the session's intake: readers can no longer post, and the
+// sockets whose arrival was posted but not handled are closed.
+func (e *engine) stop(aborted bool) {
+	close(e.stopped)
+	e.postMu.Lock()
+	e.postClosed = true
+	e.postMu.Unlock()
+	code := websocket.CloseNormalClosure
+	if aborted {
+		code = websocket.CloseGoingAway
+	}
+	for {
+		select {
+		case ev := <-e.events:
+			if ev.kind == evConnect {
+				// Its reader runs: it ends on the close reply, or soon.
+				ev.out.closeFrame(code, "replay: session over")
+				ev.out.expire(closeGrace)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// absent gives up on a socket no live one took.
+func (e *engine) absent(s *sock) {
+	s.state = sockAbsent
+	e.log.add(Entry{Kind: Missing, Session: e.info.Number, Line: s.info.Line, Conn: s.info.Conn, Channel: s.info.Channel,
+		Type: "open", Reason: fmt.Sprintf("no %s socket connected within %v", s.info.Channel, e.opts.Timeout)})
+	e.dropExpected(s)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
 	"github.com/lettadev/wsproxy/trace"
 )
 
@@ -52,7 +53,6 @@ type sock struct {
 	lingerCode   int
 	lingerReason string
 	closeSent    bool
-	closeRecv    bool // the peer closed first
 	claimed      bool // a live socket is on its way (guarded by engine.claimMu)
 
 	sent, unsent int
@@ -73,7 +73,7 @@ func (e *engine) sendClose(s *sock, code int, reason string) {
 	}
 	if code != 0 && code != websocket.CloseNoStatusReceived && !sendableCode(code) {
 		s.out.flush()
-		e.closed(s, code, nil, "dropped (recorded close code "+strconv.Itoa(code)+")")
+		e.closed(s, code, "dropped (recorded close code "+strconv.Itoa(code)+")")
 		return
 	}
 	if code == websocket.CloseNoStatusReceived {
@@ -86,8 +86,7 @@ func (e *engine) sendClose(s *sock, code int, reason string) {
 
 // lost marks a socket whose writes fail.
 func (e *engine) lost(s *sock, err error) {
-	e.opts.logf("replay: session %d: %s socket %s: %v", e.info.Number, s.info.Channel, s.info.Conn, err)
-	e.closed(s, 0, err, "write failed")
+	e.closed(s, 0, "write failed: "+err.Error())
 }
 
 func (e *engine) flushAll() {
@@ -157,9 +156,9 @@ func (e *engine) dropExpected(s *sock) {
 	e.theirs[s.idx] = nil
 }
 
-// closed marks a socket closed (by the peer when err is nil and how is
-// empty) and drops its connection.
-func (e *engine) closed(s *sock, code int, err error, how string) {
+// closed marks a socket closed with the live close code (0 if none) and
+// drops its connection; how, if set, is logged.
+func (e *engine) closed(s *sock, code int, how string) {
 	if s.state != sockOpen {
 		return
 	}
@@ -201,7 +200,6 @@ func (e *engine) handle(ev event) {
 		if s.state != sockOpen {
 			return
 		}
-		s.closeRecv = true
 		if e.role == roleDrive {
 			e.matchClose(s, ev.code)
 		} else if !s.closeSent && ev.code != 0 {
@@ -216,7 +214,7 @@ func (e *engine) handle(ev event) {
 		if ev.code == 0 && ev.err != nil && !s.closeSent {
 			how = ev.err.Error()
 		}
-		e.closed(s, ev.code, nil, how)
+		e.closed(s, ev.code, how)
 	}
 }
 
@@ -240,6 +238,19 @@ func readLoop(ws *websocket.Conn, idx int, e *engine) {
 			op = trace.OpBinary
 		}
 		if !e.post(event{kind: evFrame, sock: idx, op: op, payload: p}) {
+			drain(ws)
+			return
+		}
+	}
+}
+
+// drain reads and drops what the peer still sends, until it closes or a
+// grace period passes: a connection closed with unread data is reset,
+// and a reset can destroy the close frame the peer has not read yet.
+func drain(ws *websocket.Conn) {
+	ws.SetReadDeadline(time.Now().Add(closeGrace))
+	for {
+		if _, _, err := ws.NextReader(); err != nil {
 			return
 		}
 	}
