@@ -7,4 +7,4 @@ require (
 	github.com/klauspost/compress v1.20.4
 )
 
-require go.uber.org/goleak v1.3.0 // indirect
+require go.uber.org/goleak v1.3.0
