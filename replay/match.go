@@ -162,6 +162,12 @@ func (e *engine) match(s *sock, l *liveFrame) {
 			}
 			if !sk.done {
 				sk.done = true
+				if len(e.missed) >= maxMissed {
+					old := e.missed[0]
+					e.missed = e.missed[1:]
+					old.done = false
+					e.giveUp(old, fmt.Sprintf("skipped, and not received before %d more were", maxMissed))
+				}
 				e.missed = append(e.missed, sk)
 				e.opts.logf("replay: session %d: %s (trace line %d) not received yet; %s (trace line %d) came first",
 					e.info.Number, sk.describe(), sk.line, l.describe(), m.line)
@@ -297,6 +303,11 @@ func (e *engine) matchClose(s *sock, code int) {
 			ent.Reason = fmt.Sprintf("closed with code %d, recorded %d", code, it.code)
 		}
 		e.log.add(ent)
+		return
+	}
+	if e.ended && e.earliestTheirs() == nil {
+		// The recording is over and has this socket still open: closing
+		// it now is no divergence.
 		return
 	}
 	e.log.add(Entry{Kind: Unexpected, Session: e.info.Number, Conn: s.info.Conn, Channel: s.info.Channel,

@@ -84,6 +84,7 @@ const (
 	maxAheadItems = 8192
 	maxUndone     = 4096 // expected frames kept per socket when not waiting for them
 	maxUnacked    = 1 << 14
+	maxMissed     = 1024 // skipped frames that may still come out of order
 	closeGrace    = time.Second
 	maxLiveFrame  = 64 << 20
 )
