@@ -96,12 +96,6 @@ type command struct {
 	key          rtKey
 }
 
-// optionalRequestID lists commands the device answers without a
-// request_id (the reply then has none).
-var optionalRequestID = map[string]bool{
-	"list_in_directory": true, "abort_message": true, "resume_queue": true,
-}
-
 // handleCommand carries out one device command from socket k.
 func (e *environment) handleCommand(k *socket, env *protocol.Envelope, data []byte) {
 	typ := string(env.Type)
@@ -119,8 +113,7 @@ func (e *environment) handleCommand(k *socket, env *protocol.Envelope, data []by
 		k.sendError(rid, typ, "unknown_command", fmt.Sprintf("%s: %s", what, typ))
 		return
 	}
-	if info.Correlate == protocol.ByRequestID && len(info.Replies) > 0 && !info.ReplyOptional &&
-		env.RequestID == nil && !optionalRequestID[typ] {
+	if info.NeedsRequestID && env.RequestID == nil {
 		k.sendError("", typ, "missing_request_id", fmt.Sprintf("%s: missing required request_id", typ))
 		return
 	}
