@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
@@ -22,17 +23,21 @@ import (
 
 var (
 	benchMu     sync.Mutex
-	benchTraces map[int]string
+	benchTraces = map[int]string{}
 	benchDir    string
 )
 
 // streamTrace writes (once per size) a trace of one stream socket
 // carrying n device events of about 400 bytes, with relay seqs.
-func streamTrace(b, parent *testing.B, n int) (path string, bytes int64) {
+func streamTrace(b *testing.B, n int) (path string, bytes int64) {
 	benchMu.Lock()
 	defer benchMu.Unlock()
 	if benchDir == "" {
-		benchDir = parent.TempDir()
+		dir, err := os.MkdirTemp("", "replay-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchDir = dir // removed by TestMain
 	}
 	path = filepath.Join(benchDir, fmt.Sprintf("stream-%d.jsonl.zst", n))
 	t0 := time.Date(2026, 11, 28, 17, 0, 0, 0, time.UTC)
@@ -104,13 +109,9 @@ func (h *heapSampler) end() (peak, live uint64) {
 // local gorilla client. It reports frames/s, the payload MB/s, and the
 // peak live heap, which stays flat as the trace grows.
 func BenchmarkFastServe(b *testing.B) {
-	parent := b
-	benchMu.Lock()
-	benchDir, benchTraces = "", map[int]string{}
-	benchMu.Unlock()
 	for _, n := range []int{20_000, 200_000, 1_000_000} {
 		b.Run(fmt.Sprintf("frames=%d", n), func(b *testing.B) {
-			path, size := streamTrace(b, parent, n)
+			path, size := streamTrace(b, n)
 			srv, err := replay.NewServer(path, replay.Options{Mode: replay.Fast, Repeat: true, Linger: time.Millisecond})
 			if err != nil {
 				b.Fatal(err)
