@@ -75,8 +75,16 @@ func (s Session) Key() Session {
 	return s
 }
 
-// String formats the session as connection/agent/conversation[#channel].
+// String formats the session as connection/agent/conversation[#channel]
+// ("(no session)" for a socket whose URL names none, such as an App
+// Server's /ws).
 func (s Session) String() string {
+	if s.ConnectionID == "" && s.AgentID == "" && s.ConversationID == "" {
+		if s.Channel != "" {
+			return "(no session)#" + s.Channel
+		}
+		return "(no session)"
+	}
 	out := s.ConnectionID + "/" + s.AgentID + "/" + s.ConversationID
 	if s.Channel != "" {
 		out += "#" + s.Channel

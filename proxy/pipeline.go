@@ -64,6 +64,14 @@ func (p *pipeline) push(recs []*trace.Record) {
 		}
 		return
 	}
+	// Records are stamped here, under the lock, so that the trace's line
+	// order and its times agree across connections and directions. A
+	// relay pushes a frame's record before forwarding its bytes, so a
+	// reply is always stamped after the frame that caused it.
+	now := p.now()
+	for _, r := range recs {
+		r.T = now
+	}
 	p.queue = append(p.queue, recs)
 	p.bytes += size
 	p.cond.Signal()

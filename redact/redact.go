@@ -181,7 +181,10 @@ func walkObject(p []byte, start, depth int, typ string, spans [][2]int) [][2]int
 		}
 		switch {
 		case IsSecretKey(name):
-			if string(p[vs:ve]) != "null" {
+			// A string (or a structure) holds the secret; a boolean or
+			// number under such a name is a flag or a count ("secret":
+			// true marks a secret field in provider schemas).
+			if c := p[vs]; c == '"' || c == '{' || c == '[' {
 				spans = append(spans, [2]int{vs, ve})
 			}
 		case typ == "secret_apply" && name == "set" && p[vs] == '{':

@@ -19,6 +19,8 @@ func TestJSON(t *testing.T) {
 		{`{"type":"x","items":[{"Password" : "hunter2"}, 3],"idempotency_key":"k","refresh_token":null}`,
 			`{"type":"x","items":[{"Password" : "[REDACTED]"}, 3],"idempotency_key":"k","refresh_token":null}`},
 		{`{"type":"x","auth":{"client_secret":{"nested":1}}}`, `{"type":"x","auth":{"client_secret":"[REDACTED]"}}`},
+		{`{"type":"list_connect_providers_response","fields":[{"name":"api_key","secret":true,"token":42}]}`,
+			`{"type":"list_connect_providers_response","fields":[{"name":"api_key","secret":true,"token":42}]}`},
 		{`not json token`, `not json token`},
 		{`{"broken":"token`, `{"broken":"token`},
 	}

@@ -28,10 +28,14 @@ func (e *environment) channelSummary(id string) obj {
 			routes++
 		}
 	}
+	// The policy of the channel's first account by id, so that answers do
+	// not depend on map order.
 	var dm any
-	for _, a := range accts {
-		dm = a.dmPolicy
-		break
+	first := ""
+	for aid, a := range accts {
+		if first == "" || aid < first {
+			first, dm = aid, a.dmPolicy
+		}
 	}
 	return o("channel_id", id, "display_name", map[string]string{"slack": "Slack", "telegram": "Telegram"}[id],
 		"configured", len(accts) > 0, "enabled", len(accts) > 0, "running", e.state.channelsOn[id],

@@ -3,8 +3,10 @@
 // convert_realdevice turns the real-device recordings of
 // shared/protocol/real-device (frames seen by a stub relay talking to
 // Letta Code 0.32.18) into wsproxy traces, so that tests and the checker
-// can use them. The stub played the remote client's part: its frames are
-// recorded as "client", the device's as "server".
+// can use them. The stub stood in for the relay and the remote client
+// behind it: it sent the commands, so its frames are recorded as "client"
+// and the device's as "server", as a proxy between them would have. The
+// header's source is "import".
 //
 //	go run traces/convert_realdevice.go ../shared/protocol/real-device/paired-full.jsonl traces/real-device-paired-full.jsonl.zst
 package main
@@ -75,7 +77,7 @@ func convert(in, out string) error {
 	if err != nil {
 		return err
 	}
-	w.Write(trace.NewHeader("convert_realdevice", "1", trace.SourceReplay, base))
+	w.Write(trace.NewHeader("convert_realdevice", "1", "import", base))
 	sockets := map[string]string{} // conn/channel -> socket id
 	n := 0
 	socket := func(l line) string {
