@@ -104,7 +104,10 @@ func appendClose(dst []byte, r *Record) []byte {
 // appendPayload writes the payload under msg, text or data (prefixed by
 // prefix, e.g. "response_"). An empty non-text payload is omitted.
 func appendPayload(dst []byte, prefix string, op Op, p []byte, form Form) []byte {
-	if form == FormAuto || (form == FormMsg && !isEmbeddable(p)) || (form == FormText && !validText(p)) {
+	// A form set by FormOf or read from a file is trusted, after a cheap
+	// check of the shape (FormOf's full JSON validation is the costly part
+	// of writing a record, and it was done once already).
+	if form == FormAuto || (form == FormMsg && !looksEmbeddable(p)) || (form == FormText && !validText(p)) {
 		form = FormOf(op, p)
 	}
 	switch form {

@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 	"unicode/utf8"
@@ -95,15 +96,14 @@ func FormOf(op Op, p []byte) Form {
 }
 
 func isEmbeddable(p []byte) bool {
-	if len(p) < 2 || p[0] != '{' || p[len(p)-1] != '}' {
-		return false
-	}
-	for _, c := range p {
-		if c == '\n' || c == '\r' {
-			return false
-		}
-	}
-	return json.Valid(p)
+	return looksEmbeddable(p) && json.Valid(p)
+}
+
+// looksEmbeddable checks the shape FormMsg needs, without validating the
+// JSON: one line, braces at both ends.
+func looksEmbeddable(p []byte) bool {
+	return len(p) >= 2 && p[0] == '{' && p[len(p)-1] == '}' &&
+		bytes.IndexByte(p, '\n') < 0 && bytes.IndexByte(p, '\r') < 0
 }
 
 // Record is the one unit every wsproxy source produces and every sink
