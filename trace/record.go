@@ -2,10 +2,10 @@ package trace
 
 import (
 	"bytes"
-	"encoding/json"
 	"time"
 	"unicode/utf8"
 
+	"github.com/lettadev/wsproxy/internal/jsonscan"
 	"github.com/lettadev/wsproxy/protocol"
 )
 
@@ -96,7 +96,7 @@ func FormOf(op Op, p []byte) Form {
 }
 
 func isEmbeddable(p []byte) bool {
-	return looksEmbeddable(p) && json.Valid(p)
+	return looksEmbeddable(p) && jsonscan.Valid(p)
 }
 
 // looksEmbeddable checks the shape FormMsg needs, without validating the
@@ -217,7 +217,7 @@ func (r *Record) IsJSONObject() bool {
 	if r.Op != OpText || r.Form == FormData {
 		return false
 	}
-	return firstNonSpace(r.Payload) == '{' && json.Valid(r.Payload)
+	return firstNonSpace(r.Payload) == '{' && jsonscan.Valid(r.Payload)
 }
 
 func firstNonSpace(p []byte) byte {
