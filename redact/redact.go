@@ -79,27 +79,77 @@ func URL(raw string) (string, bool) {
 // name holds a secret: token, api_key, secret, password and their
 // relatives, case-insensitively, with '-' and '_' alike. Counters such as
 // max_tokens and keys such as idempotency_key are not secrets.
-func IsSecretKey(name string) bool {
-	k := strings.ToLower(strings.ReplaceAll(name, "-", "_"))
-	switch k {
+func IsSecretKey(name string) bool { return isSecretKey([]byte(name)) }
+
+// isSecretKey is IsSecretKey without allocating (for names up to 64
+// bytes; longer ones are lowered on the heap).
+func isSecretKey(name []byte) bool {
+	if len(name) < 5 { // the shortest is "token"
+		return false
+	}
+	var buf [64]byte
+	k := buf[:0]
+	if len(name) > len(buf) {
+		k = make([]byte, 0, len(name))
+	}
+	for _, c := range name {
+		switch {
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '-':
+			c = '_'
+		}
+		k = append(k, c)
+	}
+	switch string(k) {
 	case "token", "access_token", "refresh_token", "id_token", "auth_token", "bearer_token", "session_token",
 		"api_key", "apikey", "api_token", "x_api_key", "secret", "client_secret", "secret_key", "private_key",
 		"access_key", "password", "passwd", "passphrase", "authorization", "proxy_authorization", "cookie",
 		"set_cookie", "credentials", "credential":
 		return true
 	}
-	return strings.HasSuffix(k, "_token") || strings.HasSuffix(k, "_secret") ||
-		strings.HasSuffix(k, "_password") || strings.HasSuffix(k, "_api_key")
+	return bytes.HasSuffix(k, []byte("_token")) || bytes.HasSuffix(k, []byte("_secret")) ||
+		bytes.HasSuffix(k, []byte("_password")) || bytes.HasSuffix(k, []byte("_api_key"))
 }
 
-// needles is a cheap prefilter: a payload containing none of them has no
-// secret member (keys are matched case-insensitively, so both cases of
-// the first letter are listed).
-var needles = [][]byte{
-	[]byte("oken"), []byte("OKEN"), []byte("ecret"), []byte("ECRET"), []byte("asswd"), []byte("assword"),
-	[]byte("ASSWORD"), []byte("assphrase"), []byte("pi_key"), []byte("pikey"), []byte("PI_KEY"), []byte("pi-key"),
-	[]byte("uthorization"), []byte("UTHORIZATION"), []byte("ookie"), []byte("OOKIE"), []byte("redential"),
-	[]byte("REDENTIAL"), []byte("rivate_key"), []byte("ccess_key"),
+// mayHoldSecret is a cheap prefilter run on every frame: it looks only at
+// member names (the quoted strings right before a ':'), and at the two
+// message types whose secrets sit under ordinary names. A false positive
+// costs a walk of the payload; a false negative cannot happen for valid
+// JSON, since every member name is followed by a colon.
+func mayHoldSecret(p []byte) bool {
+	for i := 0; i < len(p); {
+		j := bytes.IndexByte(p[i:], ':')
+		if j < 0 {
+			return false
+		}
+		colon := i + j
+		i = colon + 1
+		k := colon - 1
+		for k >= 0 && (p[k] == ' ' || p[k] == '\t' || p[k] == '\n' || p[k] == '\r') {
+			k--
+		}
+		if k < 1 || p[k] != '"' {
+			continue // a colon inside a string value
+		}
+		start := bytes.LastIndexByte(p[:k], '"')
+		if start < 0 {
+			continue
+		}
+		name := p[start+1 : k]
+		if string(name) == "type" {
+			// secret_list_response and secret_apply keep secrets under
+			// ordinary names.
+			if v := p[min(colon+1, len(p)):]; bytes.HasPrefix(bytes.TrimLeft(v, " \t\r\n"), []byte(`"secret_`)) {
+				return true
+			}
+			continue
+		}
+		if bytes.IndexByte(name, '\\') >= 0 || isSecretKey(name) {
+			return true // escaped names are left to the full walk
+		}
+	}
+	return false
 }
 
 // maxDepth bounds how deep JSON is searched for secrets.
@@ -133,18 +183,6 @@ func JSON(p []byte) ([]byte, bool) {
 		last = s[1]
 	}
 	return append(out, p[last:]...), true
-}
-
-func mayHoldSecret(p []byte) bool {
-	if bytes.Contains(p, []byte(`"secret_`)) { // secret_list_response, secret_apply
-		return true
-	}
-	for _, n := range needles {
-		if bytes.Contains(p, n) {
-			return true
-		}
-	}
-	return false
 }
 
 func topLevelType(p []byte, start int) string {

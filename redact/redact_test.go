@@ -72,6 +72,7 @@ func TestIsSecretKey(t *testing.T) {
 func FuzzJSON(f *testing.F) {
 	f.Add([]byte(`{"type":"x","token":"a","b":[{"password":1}]}`))
 	f.Add([]byte(`{"type":"secret_apply","set":{"a":"b"}}`))
+	f.Add([]byte(`{"a":"x:y","b\"token":1,"Api-Key" : "k","t":{"max_tokens":3,"github_token":"g"}}`))
 	f.Fuzz(func(t *testing.T, p []byte) {
 		out, changed := JSON(p)
 		if !changed && string(out) != string(p) {
@@ -80,5 +81,35 @@ func FuzzJSON(f *testing.F) {
 		if changed && json.Valid(p) && !json.Valid(out) {
 			t.Fatalf("valid %q redacted to invalid %q", p, out)
 		}
+		// The prefilter never hides a secret the full walk would find.
+		if !mayHoldSecret(p) && json.Valid(p) {
+			if i := firstObject(p); i >= 0 {
+				if spans := walkObject(p, i, 0, topLevelType(p, i), nil); len(spans) > 0 {
+					t.Fatalf("prefilter missed secrets in %q", p)
+				}
+			}
+		}
 	})
+}
+
+func firstObject(p []byte) int {
+	for i, c := range p {
+		if c == '{' {
+			return i
+		}
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return -1
+		}
+	}
+	return -1
+}
+
+func BenchmarkJSONNoSecret(b *testing.B) {
+	p := []byte(`{"type":"update_loop_status","loop_status":{"status":"PROCESSING_API_RESPONSE","active_run_ids":["local-run-2"],"executing_tool_call_ids":[]},"runtime":{"agent_id":"agent-00000000-0000-4000-8000-000000000001","conversation_id":"default"},"event_seq":17,"emitted_at":"2026-11-28T17:06:52.626Z","idempotency_key":"update_loop_status:17:ee59b6c2-4f1a"}`)
+	b.SetBytes(int64(len(p)))
+	for i := 0; i < b.N; i++ {
+		if _, ch := JSON(p); ch {
+			b.Fatal("redacted")
+		}
+	}
 }
