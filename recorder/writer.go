@@ -162,12 +162,6 @@ func (w *Writer) Write(r *trace.Record) error { return w.write(r, true) }
 func (w *Writer) TryWrite(r *trace.Record) error { return w.write(r, false) }
 
 func (w *Writer) write(r *trace.Record, block bool) error {
-	// Encode outside the lock into a small per-call buffer, then copy.
-	var scratch [1024]byte
-	line, err := trace.AppendLine(scratch[:0], r)
-	if err != nil {
-		return fmt.Errorf("trace %s: encode %s record: %w", w.name, r.Kind, err)
-	}
 	w.mu.Lock()
 	for {
 		if w.closed {
@@ -180,7 +174,7 @@ func (w *Writer) write(r *trace.Record, block bool) error {
 			w.mu.Unlock()
 			return err
 		}
-		if len(w.pending) == 0 || len(w.pending)+len(line) <= w.opts.BufferSize {
+		if len(w.pending) < w.opts.BufferSize {
 			break
 		}
 		if !block {
@@ -194,10 +188,19 @@ func (w *Writer) write(r *trace.Record, block bool) error {
 		}
 		w.space.Wait()
 	}
-	w.pending = append(w.pending, line...)
+	// Encode straight into the buffer (one record may take it past its
+	// bound): no intermediate copy.
+	start := len(w.pending)
+	var err error
+	w.pending, err = trace.AppendLine(w.pending, r)
+	if err != nil {
+		w.pending = w.pending[:start]
+		w.mu.Unlock()
+		return fmt.Errorf("trace %s: encode %s record: %w", w.name, r.Kind, err)
+	}
 	w.stats.Records++
+	w.stats.Bytes += int64(len(w.pending) - start)
 	r.Line = w.stats.Records
-	w.stats.Bytes += int64(len(line))
 	full := len(w.pending) >= w.threshold
 	w.mu.Unlock()
 	if full {
