@@ -17,6 +17,7 @@ import (
 
 	"github.com/lettadev/wsproxy/recorder"
 	"github.com/lettadev/wsproxy/trace"
+	"github.com/lettadev/wsproxy/wsframe"
 )
 
 // event300 is a 300-byte server event.
@@ -38,6 +39,26 @@ func benchUpstream(b testing.TB) *httptest.Server {
 			return
 		}
 		defer c.Close()
+		if n := r.URL.Query().Get("batched"); n != "" {
+			// Frames written in 64 KiB batches, as a busy relay does.
+			var count int
+			fmt.Sscan(n, &count)
+			frame := wsframe.AppendFrame(nil, wsframe.Header{Fin: true, Opcode: wsframe.OpText}, event300)
+			var batch []byte
+			for len(batch)+len(frame) <= 64<<10 {
+				batch = append(batch, frame...)
+			}
+			per := len(batch) / len(frame)
+			raw := c.UnderlyingConn()
+			for sent := 0; sent < count; sent += per {
+				k := min(per, count-sent)
+				if _, err := raw.Write(batch[:k*len(frame)]); err != nil {
+					return
+				}
+			}
+			c.ReadMessage()
+			return
+		}
 		if n := r.URL.Query().Get("n"); n != "" {
 			var count int
 			fmt.Sscan(n, &count)
@@ -85,8 +106,12 @@ func recordingProxy(b testing.TB, up string, dir string) (*httptest.Server, func
 }
 
 func streamFrames(b testing.TB, base string, n int) time.Duration {
+	return stream(b, base, "n", n)
+}
+
+func stream(b testing.TB, base, param string, n int) time.Duration {
 	d := websocket.Dialer{ReadBufferSize: 64 << 10}
-	c, _, err := d.Dial(fmt.Sprintf("ws%s/stream?n=%d", strings.TrimPrefix(base, "http"), n), nil)
+	c, _, err := d.Dial(fmt.Sprintf("ws%s/stream?%s=%d", strings.TrimPrefix(base, "http"), param, n), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -113,10 +138,33 @@ func BenchmarkThroughput(b *testing.B) {
 	n := max(b.N, 20000)
 	var direct, proxied time.Duration
 	// Alternate in rounds so that machine noise hits both alike.
-	const rounds = 4
+	const rounds = 10
 	for r := 0; r < rounds; r++ {
 		direct += streamFrames(b, up.URL, n/rounds)
 		proxied += streamFrames(b, px.URL, n/rounds)
+	}
+	dr := float64(n) / direct.Seconds()
+	pr := float64(n) / proxied.Seconds()
+	b.ReportMetric(dr, "direct-frames/s")
+	b.ReportMetric(pr, "proxied-frames/s")
+	b.ReportMetric(pr/dr, "proxied/direct")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkThroughputBatched is BenchmarkThroughput with an upstream that
+// writes its frames in 64 KiB batches, so that the direct path is as cheap
+// as loopback allows and the proxy's own cost shows.
+func BenchmarkThroughputBatched(b *testing.B) {
+	up := benchUpstream(b)
+	defer up.Close()
+	px, stop := recordingProxy(b, up.URL, b.TempDir())
+	defer stop()
+	n := max(b.N, 100000)
+	var direct, proxied time.Duration
+	const rounds = 10
+	for r := 0; r < rounds; r++ {
+		direct += stream(b, up.URL, "batched", n/rounds)
+		proxied += stream(b, px.URL, "batched", n/rounds)
 	}
 	dr := float64(n) / direct.Seconds()
 	pr := float64(n) / proxied.Seconds()

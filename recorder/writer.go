@@ -266,23 +266,21 @@ func (w *Writer) Close() error {
 // whole records, never leave half a line that other tools choke on.
 const blockSize = 120 << 10
 
-// run is the writer's goroutine: it writes pending bytes in line-aligned
-// blocks when a block's worth is waiting, on the flush timer, on request
-// and on Close.
+// run is the writer's goroutine: it writes what is pending, in
+// line-aligned blocks, when a block's worth is waiting (the writers kick
+// it), on the flush timer, on request and on Close.
 func (w *Writer) run() {
 	defer close(w.done)
 	tick := time.NewTicker(w.opts.FlushInterval)
 	defer tick.Stop()
 	for {
 		var flushReq chan error
-		all := true
 		select {
 		case <-w.kick:
-			all = false // only whole blocks; the rest waits for the timer
 		case <-tick.C:
 		case flushReq = <-w.flush:
 		}
-		closing := w.drain(all)
+		closing := w.drain()
 		if flushReq != nil {
 			flushReq <- w.Err()
 		}
@@ -293,14 +291,14 @@ func (w *Writer) run() {
 	}
 }
 
-// drain writes pending bytes as line-aligned blocks, each flushed to the
-// file. Unless all is set, a final partial block stays pending. It reports
-// whether the writer is closing (and then writes everything).
-func (w *Writer) drain(all bool) bool {
+// drain writes everything pending as line-aligned blocks, each flushed to
+// the file, and reports whether the writer is closing. The pending buffer
+// is swapped with a spare one, so writers go on while it writes and
+// neither buffer is reallocated once it has grown to the traffic.
+func (w *Writer) drain() bool {
 	w.mu.Lock()
 	closing := w.closed
-	all = all || closing
-	if len(w.pending) == 0 || (!all && len(w.pending) < w.threshold) {
+	if len(w.pending) == 0 {
 		w.mu.Unlock()
 		return closing
 	}
@@ -323,9 +321,6 @@ func (w *Writer) drain(all bool) bool {
 				}
 			}
 		}
-		if !all && n < w.threshold && n == len(rest) {
-			break // a partial block: keep it for later
-		}
 		err := w.writeBlock(rest[:n])
 		w.fail(err)
 		failed = err != nil
@@ -336,12 +331,6 @@ func (w *Writer) drain(all bool) bool {
 	if failed {
 		// Accepted before the failure, but never written.
 		w.stats.Dropped += int64(bytes.Count(rest, []byte{'\n'}))
-		rest = nil
-	}
-	if len(rest) > 0 {
-		// Put the unwritten tail back in front of what arrived meanwhile.
-		tail := append(append(make([]byte, 0, len(rest)+len(w.pending)), rest...), w.pending...)
-		w.pending = tail
 	}
 	w.spare = buf[:0]
 	w.space.Broadcast()
