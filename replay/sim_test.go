@@ -2,66 +2,25 @@ package replay_test
 
 import (
 	"context"
-	"net"
-	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/lettadev/wsproxy/client"
-	"github.com/lettadev/wsproxy/proxy"
-	"github.com/lettadev/wsproxy/recorder"
+	"github.com/lettadev/wsproxy/internal/testenv"
 	"github.com/lettadev/wsproxy/replay"
 	"github.com/lettadev/wsproxy/sim"
-	"github.com/lettadev/wsproxy/trace"
 )
 
 // recordClientAgainstSim runs the reference client's default script
 // through the recording proxy to the simulator and returns the trace.
 func recordClientAgainstSim(t *testing.T, seed int64) string {
 	t.Helper()
-	env := &sim.Server{Seed: seed}
-	simURL, err := env.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	cl := &client.Client{RequestTimeout: 5 * time.Second, RequestIDPrefix: "rec-"}
+	r := testenv.Record(t, &sim.Server{Seed: seed}, cl, nil, testenv.Options{Timeout: time.Minute})
+	if !r.Report.OK() {
+		t.Fatalf("recording run failed:\n%s", r.Report)
 	}
-	defer env.Close()
-
-	path := filepath.Join(t.TempDir(), "client-sim.jsonl.zst")
-	w, err := recorder.Create(path, recorder.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write(trace.NewHeader("replay-test", "1", trace.SourceProxy, time.Now()))
-	p, err := proxy.New(proxy.Options{Upstream: simURL, Sink: w})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: p}
-	go hs.Serve(ln)
-
-	cl := &client.Client{URL: "http://" + ln.Addr().String(), RequestTimeout: 5 * time.Second, RequestIDPrefix: "rec-"}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	rep, err := cl.Run(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.OK() {
-		t.Fatalf("recording run failed:\n%s", rep)
-	}
-	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer scancel()
-	p.Shutdown(sctx)
-	hs.Close()
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return r.Path
 }
 
 // The reference client, run again with request_ids of its own, talks to a

@@ -1,11 +1,7 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"net"
-	"net/http"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -14,57 +10,17 @@ import (
 	"github.com/lettadev/wsproxy/analysis"
 	"github.com/lettadev/wsproxy/client"
 	"github.com/lettadev/wsproxy/faults"
-	"github.com/lettadev/wsproxy/proxy"
-	"github.com/lettadev/wsproxy/recorder"
+	"github.com/lettadev/wsproxy/internal/testenv"
 	"github.com/lettadev/wsproxy/sim"
-	"github.com/lettadev/wsproxy/trace"
 )
 
-// session runs one client script against the simulator through a
-// recording proxy and returns the trace path, the client report and the
-// simulator's ground truth. live receives the live checker's findings.
+// session runs one client script against the simulator through the
+// recording proxy with the checker live, and returns the trace, the
+// client's report, the simulator's ground truth and the live findings.
 func session(t *testing.T, env *sim.Server, cl *client.Client, script *client.Script, checkCfg analysis.Config) (string, *client.Report, []faults.Fault, []analysis.Finding) {
 	t.Helper()
-	simURL, err := env.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer env.Close()
-	path := filepath.Join(t.TempDir(), "run.jsonl.zst")
-	w, err := recorder.Create(path, recorder.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write(trace.NewHeader("e2e", "0", trace.SourceProxy, time.Now()))
-	checkCfg.Collect = true
-	live := analysis.New(checkCfg)
-	live.SetFile(path)
-	p, err := proxy.New(proxy.Options{Upstream: simURL, Sink: trace.Tee{w, live}, Tick: live.Advance})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: p}
-	go srv.Serve(ln)
-	cl.URL = "http://" + ln.Addr().String()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	rep, err := cl.Run(ctx, script)
-	if err != nil {
-		t.Fatalf("client run: %v", err)
-	}
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	srv.Shutdown(sctx)
-	p.Shutdown(sctx)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	live.Finish(time.Now())
-	return path, rep, env.Faults(), live.Findings()
+	r := testenv.Record(t, env, cl, script, testenv.Options{Check: &checkCfg})
+	return r.Path, r.Report, r.SimFaults, r.Live
 }
 
 // sessionRules are checked per session (all sockets of a connection id):
