@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lettadev/wsproxy/redact"
 	"github.com/lettadev/wsproxy/trace"
 )
 
@@ -13,11 +14,12 @@ import (
 // goroutine, in arrival order, through a queue bounded in bytes: pushing
 // never blocks, and what does not fit is dropped and counted.
 type pipeline struct {
-	sink  trace.Sink
-	tick  func(time.Time)
-	limit int64
-	logf  func(string, ...any)
-	now   func() time.Time
+	sink        trace.Sink
+	keepSecrets bool
+	tick        func(time.Time)
+	limit       int64
+	logf        func(string, ...any)
+	now         func() time.Time
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -32,8 +34,8 @@ type pipeline struct {
 	done chan struct{}
 }
 
-func newPipeline(sink trace.Sink, tick func(time.Time), limit int64, logf func(string, ...any), now func() time.Time) *pipeline {
-	p := &pipeline{sink: sink, tick: tick, limit: limit, logf: logf, now: now, done: make(chan struct{})}
+func newPipeline(sink trace.Sink, tick func(time.Time), limit int64, keepSecrets bool, logf func(string, ...any), now func() time.Time) *pipeline {
+	p := &pipeline{sink: sink, tick: tick, limit: limit, keepSecrets: keepSecrets, logf: logf, now: now, done: make(chan struct{})}
 	p.cond = sync.NewCond(&p.mu)
 	go p.run()
 	return p
@@ -153,8 +155,15 @@ func (p *pipeline) run() {
 }
 
 func (p *pipeline) write(r *trace.Record) {
-	if r.Kind == trace.KindFrame && r.Form == trace.FormAuto {
-		r.Form = trace.FormOf(r.Op, r.Payload)
+	if r.Kind == trace.KindFrame {
+		if r.Op == trace.OpText && !p.keepSecrets {
+			if red, ok := redact.JSON(r.Payload); ok {
+				r.Payload, r.Redacted = red, true
+			}
+		}
+		if r.Form == trace.FormAuto {
+			r.Form = trace.FormOf(r.Op, r.Payload)
+		}
 	}
 	if p.sink == nil {
 		return

@@ -126,7 +126,7 @@ func New(opts Options) (*Proxy, error) {
 		conns:    map[*conn]struct{}{},
 		shutdown: make(chan struct{}),
 	}
-	p.pipe = newPipeline(opts.Sink, opts.Tick, opts.QueueBytes, opts.Logf, opts.Now)
+	p.pipe = newPipeline(opts.Sink, opts.Tick, opts.QueueBytes, opts.KeepSecrets, opts.Logf, opts.Now)
 	p.rp = p.newReverseProxy()
 	return p, nil
 }

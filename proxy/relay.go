@@ -7,7 +7,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/lettadev/wsproxy/redact"
 	"github.com/lettadev/wsproxy/trace"
 	"github.com/lettadev/wsproxy/wsframe"
 )
@@ -147,21 +146,12 @@ func (r *relay) chunk(buf []byte, held, n int) int {
 	return keep
 }
 
-// frameRecord turns a decoded message into a record (payload copied,
-// secrets redacted).
+// frameRecord turns a decoded message into a record (payload copied).
+// Secrets are redacted later, on the sink goroutine, off the relay's path.
 func (r *relay) frameRecord(now time.Time, m *wsframe.Message) *trace.Record {
 	rec := &trace.Record{Kind: trace.KindFrame, T: now, Conn: r.c.id, From: r.from, Op: opName(m.Opcode),
-		Size: len(m.Payload), WireFrames: m.Frames, WireSize: int(m.WireSize), Compressed: m.Compressed}
-	payload := m.Payload
-	redacted := false
-	if rec.Op == trace.OpText && !r.c.p.opts.KeepSecrets {
-		payload, redacted = redact.JSON(payload)
-	}
-	if redacted {
-		rec.Payload, rec.Redacted = payload, true
-	} else {
-		rec.Payload = append([]byte(nil), payload...)
-	}
+		Size: len(m.Payload), WireFrames: m.Frames, WireSize: int(m.WireSize), Compressed: m.Compressed,
+		Payload: append([]byte(nil), m.Payload...)}
 	if m.Opcode == wsframe.OpClose {
 		if m.HasCloseCode {
 			rec.Code, rec.Reason = int(m.CloseCode), m.CloseReason
