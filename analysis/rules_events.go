@@ -267,7 +267,7 @@ func seqMember(p []byte, n int64) (int, int) {
 	pat := strconv.AppendInt(append(buf[:0], `"seq":`...), n, 10)
 	if i := bytes.Index(p, pat); i >= 0 {
 		j := i + len(pat)
-		if (i == 0 || p[i-1] != '\\') && (j == len(p) || !isNumberByte(p[j])) && bytes.Index(p[j:], pat) < 0 {
+		if (i == 0 || p[i-1] != '\\') && (j == len(p) || !isNumberByte(p[j])) && !bytes.Contains(p[j:], pat) {
 			return i, j
 		}
 	}

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net"
@@ -297,13 +296,4 @@ func TestConcurrentSessions(t *testing.T) {
 			t.Errorf("%s: %d text frames", c, n)
 		}
 	}
-}
-
-// readHTTPStatus is used by tests that speak raw HTTP.
-func readHTTPStatus(t *testing.T, c net.Conn) int {
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode
 }

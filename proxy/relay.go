@@ -36,13 +36,6 @@ type relay struct {
 	slab       []byte         // block small payloads are copied into
 }
 
-func (r *relay) peerName() string {
-	if r.from == trace.Client {
-		return "client"
-	}
-	return "upstream"
-}
-
 // run relays until the source ends or the connection is cut.
 func (r *relay) run() {
 	buf := make([]byte, minReadBuf)

@@ -3,6 +3,7 @@ package trace
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math/rand"
 	"strings"
 	"testing"
@@ -242,3 +243,26 @@ func FuzzParseLine(f *testing.F) {
 		}
 	})
 }
+
+func TestSourceSinkPlumbing(t *testing.T) {
+	recs := []*Record{NewHeader("t", "0", SourceSimulator, t0),
+		{Kind: KindFrame, T: t0, Conn: "c1", From: Client, Op: OpText, Payload: []byte(`{"type":"ping"}`)}}
+	var a, b []*Record
+	failing := SinkFunc(func(*Record) error { return errFail })
+	tee := Tee{SinkFunc(func(r *Record) error { a = append(a, r); return nil }), failing,
+		SinkFunc(func(r *Record) error { b = append(b, r); return nil })}
+	n, err := Copy(tee, &SliceSource{Records: recs})
+	if n != 0 || err == nil {
+		t.Fatalf("Copy through a failing sink: %d, %v", n, err)
+	}
+	if len(a) != 1 || len(b) != 1 {
+		t.Errorf("a Tee stops at a failing sink: %d %d", len(a), len(b))
+	}
+	a, b = nil, nil
+	n, err = Copy(Tee{SinkFunc(func(r *Record) error { a = append(a, r); return nil })}, &SliceSource{Records: recs})
+	if n != 2 || err != nil || len(a) != 2 || a[1] != recs[1] {
+		t.Errorf("Copy: %d %v %d", n, err, len(a))
+	}
+}
+
+var errFail = errors.New("fail")
