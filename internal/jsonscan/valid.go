@@ -41,19 +41,10 @@ func validValue(b []byte, i int) (int, bool) {
 				return i, false
 			}
 			stack = append(stack, '{')
-			// A member name, then ':'.
-			if i >= len(b) || b[i] != '"' {
+			var ok bool
+			if i, ok = validMemberName(b, i); !ok {
 				return i, false
 			}
-			end, ok := validString(b, i+1)
-			if !ok {
-				return i, false
-			}
-			i = SkipSpace(b, end)
-			if i >= len(b) || b[i] != ':' {
-				return i, false
-			}
-			i = SkipSpace(b, i+1)
 			continue
 		case c == '[':
 			i = SkipSpace(b, i+1)
@@ -104,18 +95,10 @@ func validValue(b []byte, i int) (int, bool) {
 			if c == ',' {
 				i = SkipSpace(b, i+1)
 				if top == '{' {
-					if i >= len(b) || b[i] != '"' {
+					var ok bool
+					if i, ok = validMemberName(b, i); !ok {
 						return i, false
 					}
-					end, ok := validString(b, i+1)
-					if !ok {
-						return i, false
-					}
-					i = SkipSpace(b, end)
-					if i >= len(b) || b[i] != ':' {
-						return i, false
-					}
-					i = SkipSpace(b, i+1)
 				}
 				break // a value follows
 			}
@@ -127,6 +110,23 @@ func validValue(b []byte, i int) (int, bool) {
 			return i, false
 		}
 	}
+}
+
+// validMemberName checks a member name and its ':' at b[i] and returns
+// the index of the value that follows.
+func validMemberName(b []byte, i int) (int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return i, false
+	}
+	end, ok := validString(b, i+1)
+	if !ok {
+		return i, false
+	}
+	i = SkipSpace(b, end)
+	if i >= len(b) || b[i] != ':' {
+		return i, false
+	}
+	return SkipSpace(b, i+1), true
 }
 
 // validString checks a string body starting at b[i] (after the opening
