@@ -90,14 +90,9 @@ func (m *Model) ParseInto(e *Envelope, payload []byte) error {
 	*e = Envelope{}
 	o := jsonscan.NewObject(payload, 0)
 	for {
-		key, esc, vs, ve, ok := o.Next()
+		key, vs, ve, ok := o.Member()
 		if !ok {
 			break
-		}
-		if esc {
-			if k, ok := jsonscan.Unquote(key); ok {
-				key = k
-			}
 		}
 		switch string(key) {
 		case "type":

@@ -207,18 +207,13 @@ func walkObject(p []byte, start, depth int, typ string, spans [][2]int) [][2]int
 	}
 	o := jsonscan.NewObject(p, start)
 	for {
-		key, esc, vs, ve, ok := o.Next()
+		key, vs, ve, ok := o.Member()
 		if !ok {
 			return spans
 		}
 		name := string(key)
-		if esc {
-			if k, ok := jsonscan.Unquote(key); ok {
-				name = string(k)
-			}
-		}
 		switch {
-		case IsSecretKey(name):
+		case isSecretKey(key):
 			// A string (or a structure) holds the secret; a boolean or
 			// number under such a name is a flag or a count ("secret":
 			// true marks a secret field in provider schemas).

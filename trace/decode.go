@@ -82,14 +82,9 @@ func (d *Decoder) ParseLine(line []byte, r *Record) error {
 	)
 	o := jsonscan.NewObject(line, 0)
 	for {
-		key, esc, vs, ve, ok := o.Next()
+		key, vs, ve, ok := o.Member()
 		if !ok {
 			break
-		}
-		if esc {
-			if k, ok := jsonscan.Unquote(key); ok {
-				key = k
-			}
 		}
 		switch string(key) {
 		case "kind":

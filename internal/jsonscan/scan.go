@@ -264,6 +264,18 @@ func (o *Object) Next() (key []byte, keyEscaped bool, vs, ve int, ok bool) {
 	return key, kesc, vs, ve, true
 }
 
+// Member is Next with the key's escapes decoded (allocating only for a
+// key that has any; an undecodable key is returned raw).
+func (o *Object) Member() (key []byte, vs, ve int, ok bool) {
+	key, esc, vs, ve, ok := o.Next()
+	if ok && esc {
+		if k, uok := Unquote(key); uok {
+			key = k
+		}
+	}
+	return key, vs, ve, ok
+}
+
 func (o *Object) fail(i int, msg string) ([]byte, bool, int, int, bool) {
 	o.done = true
 	o.err = syntaxErr(i, msg)
