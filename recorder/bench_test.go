@@ -80,23 +80,8 @@ func BenchmarkWrite300(b *testing.B) {
 	if len(recs[0].Payload) != 300 {
 		b.Fatalf("payload of %d bytes", len(recs[0].Payload))
 	}
-	w, err := NewWriter(io.Discard, "bench", Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
 	b.SetBytes(300)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := w.Write(recs[i%len(recs)]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	benchWrite(b, recs, Options{})
 }
 
 // BenchmarkWrite measures writing frame records through a zstd Writer
@@ -109,27 +94,33 @@ func BenchmarkWrite(b *testing.B) {
 	}{{"zstd", Options{}}, {"plain", Options{Compression: Plain}}} {
 		b.Run(c.name, func(b *testing.B) {
 			recs := benchFrames()
-			w, err := NewWriter(io.Discard, "bench", c.opts)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if err := w.Write(recs[i%len(recs)]); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := w.Close(); err != nil {
-				b.Fatal(err)
-			}
-			b.StopTimer()
-			s := w.Stats()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+			s := benchWrite(b, recs, c.opts)
 			b.ReportMetric(avgPayload(recs), "payload-bytes")
 			b.ReportMetric(float64(s.Written)/float64(s.Bytes), "compressed/raw")
 		})
 	}
+}
+
+// benchWrite writes b.N of recs (cycling) to a Writer on io.Discard,
+// reports records/s and returns the writer's counters.
+func benchWrite(b *testing.B, recs []*trace.Record, opts Options) Stats {
+	w, err := NewWriter(io.Discard, "bench", opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := w.Write(recs[i%len(recs)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	return w.Stats()
 }
 
 // BenchmarkRead measures reading records back from a zstd and a plain
