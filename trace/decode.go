@@ -106,6 +106,18 @@ func (d *Decoder) ParseLine(line []byte, r *Record) error {
 		case "conn":
 			s, _ := jsonscan.StringValue(line, vs, ve)
 			r.Conn = d.conn(s)
+		case "n":
+			n, err := intField(line, vs, ve, "n")
+			if err != nil {
+				return err
+			}
+			r.N = n
+		case "count":
+			n, err := intField(line, vs, ve, "count")
+			if err != nil {
+				return err
+			}
+			r.Count = n
 		case "from":
 			r.From = sideOf(line, vs, ve)
 		case "by":
@@ -326,6 +338,8 @@ func kindOf(s []byte) Kind {
 		return KindError
 	case "http":
 		return KindHTTP
+	case "loss":
+		return KindLoss
 	}
 	return Kind(s)
 }

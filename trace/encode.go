@@ -22,6 +22,9 @@ func AppendLine(dst []byte, r *Record) ([]byte, error) {
 	if r.Conn != "" {
 		dst = appendStringField(dst, "conn", r.Conn)
 	}
+	if r.N > 0 {
+		dst = appendIntField(dst, "n", r.N)
+	}
 	var err error
 	switch r.Kind {
 	case KindHeader:
@@ -37,6 +40,14 @@ func AppendLine(dst []byte, r *Record) ([]byte, error) {
 		dst = appendStringField(dst, "message", r.Message)
 	case KindHTTP:
 		dst, err = appendHTTP(dst, r)
+	case KindLoss:
+		if r.From != "" {
+			dst = appendStringField(dst, "from", string(r.From))
+		}
+		dst = appendIntField(dst, "count", r.Count)
+		if r.Message != "" {
+			dst = appendStringField(dst, "message", r.Message)
+		}
 	default:
 		err = fmt.Errorf("unknown record kind %q", r.Kind)
 	}

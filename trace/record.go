@@ -15,7 +15,7 @@ const Format = "wsproxy-trace"
 // Version is the trace format version written by this package. Readers
 // accept any minor version of a major version they know.
 const (
-	Version      = "1.0"
+	Version      = "1.1"
 	VersionMajor = 1
 )
 
@@ -30,6 +30,9 @@ const (
 	KindClose  Kind = "close"
 	KindError  Kind = "error"
 	KindHTTP   Kind = "http"
+	// KindLoss says that records of a connection and direction were not
+	// recorded (only in -lossy mode): Count of them, from then on.
+	KindLoss Kind = "loss"
 )
 
 // Side is who sent a frame or closed a connection.
@@ -116,6 +119,10 @@ type Record struct {
 	T time.Time
 	// Conn names the connection; every record but the header has one.
 	Conn string
+	// N numbers the records of a trace in the order they were emitted,
+	// from 1 (the header is 0); the file's line order follows it. Zero
+	// for records that were never numbered (traces of format 1.0).
+	N int64
 
 	// Frame fields. Payload is the message as its receiver saw it
 	// (unmasked, reassembled, inflated), after redaction when Redacted.
@@ -137,8 +144,10 @@ type Record struct {
 	Code   int
 	Reason string
 
-	// Error fields.
+	// Error fields (also a loss record's explanation).
 	Message string
+	// Count is how many records a loss record stands for.
+	Count int64
 
 	Header *Header
 	Open   *Open
