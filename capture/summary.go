@@ -1,0 +1,139 @@
+package capture
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Summary is what an import found in a capture.
+type Summary struct {
+	File   string
+	Format Format
+	// Packets and Bytes count the packets read and their captured bytes;
+	// TCPPackets those that carried TCP.
+	Packets, Bytes, TCPPackets int64
+	// Connections are the WebSocket connections imported, in the order
+	// of their conn ids.
+	Connections []ConnSummary
+	// Skipped are the TCP connections not imported, with the reason.
+	Skipped []Skip
+	// Warnings are about the capture itself (damaged packets,
+	// unsupported link types); Cut is set when the file ends inside a
+	// packet.
+	Warnings []string
+	Cut      *CutError
+	// Outputs are the trace files written (by Import).
+	Outputs []string
+	// Records counts the records written, header excluded.
+	Records int64
+
+	warned map[string]int
+}
+
+// maxSameWarning bounds repeats of one kind of warning.
+const maxSameWarning = 5
+
+func (s *Summary) warn(msg string) {
+	if s.warned == nil {
+		s.warned = map[string]int{}
+	}
+	key := msg
+	if i := strings.Index(msg, ": packet "); i >= 0 {
+		key = msg[:i]
+	}
+	s.warned[key]++
+	switch n := s.warned[key]; {
+	case n <= maxSameWarning:
+		s.Warnings = append(s.Warnings, msg)
+	case n == maxSameWarning+1:
+		s.Warnings = append(s.Warnings, key+": more warnings like the above not shown")
+	}
+}
+
+// ConnSummary describes one imported connection. Arrays are indexed
+// client 0, server 1.
+type ConnSummary struct {
+	Conn           string
+	Client, Server string
+	URL            string
+	Recovered      bool
+	Frames         [2]int64
+	PayloadBytes   [2]int64
+	WireBytes      [2]int64
+	Errors         int
+	// Lost describes segments lost (each stops a direction's records).
+	Lost []string
+	// RecoverNotes say what a recovered connection's resynchronisation
+	// skipped.
+	RecoverNotes []string
+	// Note says how the connection ended when it is worth saying.
+	Note string
+
+	num int // the number in Conn, for ordering
+}
+
+// Skip is a TCP connection that was not imported.
+type Skip struct {
+	Conn   string // conn id when it had one (an upgrade seen), else ""
+	Flow   string // client → server, as far as known
+	Reason string
+}
+
+// WriteText writes the summary for a person.
+func (s *Summary) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "%s: %s, %d packets (%s), %d WebSocket connections imported, %d TCP connections skipped\n",
+		s.File, s.Format, s.Packets, humanBytes(s.Bytes), len(s.Connections), len(s.Skipped))
+	for _, c := range s.Connections {
+		rec := ""
+		if c.Recovered {
+			rec = " (recovered: handshake not in the capture)"
+		}
+		url := c.URL
+		if url == "" {
+			url = "(unknown URL)"
+		}
+		fmt.Fprintf(w, "  %-4s %s → %s %s%s\n", c.Conn, c.Client, c.Server, url, rec)
+		fmt.Fprintf(w, "       client: %d frames, %s payload, %s on the wire; server: %d frames, %s payload, %s on the wire",
+			c.Frames[0], humanBytes(c.PayloadBytes[0]), humanBytes(c.WireBytes[0]), c.Frames[1], humanBytes(c.PayloadBytes[1]), humanBytes(c.WireBytes[1]))
+		if c.Errors > 0 {
+			fmt.Fprintf(w, "; %d error records", c.Errors)
+		}
+		fmt.Fprintln(w)
+		for _, n := range c.RecoverNotes {
+			fmt.Fprintf(w, "       %s\n", n)
+		}
+		for _, l := range c.Lost {
+			fmt.Fprintf(w, "       %s\n", l)
+		}
+		if c.Note != "" {
+			fmt.Fprintf(w, "       %s\n", c.Note)
+		}
+	}
+	for _, k := range s.Skipped {
+		id := ""
+		if k.Conn != "" {
+			id = k.Conn + " "
+		}
+		fmt.Fprintf(w, "  skipped %s%s: %s\n", id, k.Flow, k.Reason)
+	}
+	for _, m := range s.Warnings {
+		fmt.Fprintf(w, "  warning: %s\n", m)
+	}
+	if s.Cut != nil {
+		fmt.Fprintf(w, "  warning: %v\n", s.Cut)
+	}
+	for _, o := range s.Outputs {
+		fmt.Fprintf(w, "  wrote %s\n", o)
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 10<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 10<<10:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
