@@ -1,0 +1,320 @@
+package capture
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lettadev/wsproxy/capture/pcapgen"
+	"github.com/lettadev/wsproxy/recorder"
+	"github.com/lettadev/wsproxy/trace"
+	"github.com/lettadev/wsproxy/wsframe"
+)
+
+var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+
+var key = [4]byte{1, 2, 3, 4}
+
+// session builds a short session on a connection and returns the capture.
+func session(t testing.TB, link pcapgen.Link, client, server string, nanos bool, body func(c *pcapgen.Conn)) []byte {
+	t.Helper()
+	c := pcapgen.NewConn(client, server, t0, link)
+	c.Handshake()
+	c.Send(true, pcapgen.UpgradeRequest("h", "/ws"))
+	c.Send(false, pcapgen.UpgradeResponse())
+	body(c)
+	c.Close(true)
+	var b bytes.Buffer
+	if err := pcapgen.WritePcap(&b, link, nanos, c.Packets); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func text(fromClient bool, s string) []byte {
+	return pcapgen.Frame(fromClient, true, wsframe.OpText, false, []byte(s), key)
+}
+
+func TestLinkTypesAndTimestamps(t *testing.T) {
+	for _, c := range []struct {
+		name           string
+		link           pcapgen.Link
+		client, server string
+		nanos          bool
+	}{
+		{"ethernet-v4-us", pcapgen.Ethernet, "10.1.1.1:5000", "10.1.1.2:80", false},
+		{"ethernet-v6-ns", pcapgen.Ethernet, "[fd00::1]:5000", "[fd00::2]:80", true},
+		{"null-v4", pcapgen.Null, "127.0.0.1:5000", "127.0.0.1:80", false},
+		{"null-v6", pcapgen.Null, "[::1]:5000", "[::1]:80", true},
+		{"raw-v6", pcapgen.Raw, "[fd00::1]:5000", "[fd00::2]:80", false},
+		{"sll-v4", pcapgen.SLL, "127.0.0.1:5000", "127.0.0.1:80", true},
+		{"sll2-v6", pcapgen.SLL2, "[::1]:5000", "[::1]:80", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var sent time.Time
+			data := session(t, c.link, c.client, c.server, c.nanos, func(cn *pcapgen.Conn) {
+				cn.Step = 1234567 * time.Nanosecond
+				sent = cn.Time
+				cn.Send(false, text(false, `{"type":"hello"}`))
+			})
+			recs, sum, err := readAll(t, c.name, data, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fr := framesOf(recs)
+			if len(fr) != 1 || fr[0].Payload != `{"type":"hello"}` || fr[0].From != "server" {
+				t.Fatalf("frames %+v", fr)
+			}
+			want := sent
+			if !c.nanos {
+				want = sent.Truncate(time.Microsecond)
+			}
+			for _, r := range recs {
+				if r.Kind == trace.KindFrame && !r.T.Equal(want) {
+					t.Errorf("frame time %v, want the packet's %v", r.T, want)
+				}
+			}
+			if len(sum.Connections) != 1 || sum.Connections[0].Client != c.client || sum.Connections[0].Server != c.server {
+				t.Errorf("summary %+v", sum.Connections)
+			}
+		})
+	}
+}
+
+// Frames with 64-bit lengths, and messages over the bound.
+func TestLargeFrames(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), 70000)
+	data := session(t, pcapgen.Ethernet, "10.0.0.1:1", "10.0.0.2:2", false, func(c *pcapgen.Conn) {
+		c.Send(false, pcapgen.Frame(false, true, wsframe.OpBinary, false, big, key))
+		c.Send(true, text(true, "after"))
+	})
+	recs, _, err := readAll(t, "big", data, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := framesOf(recs)
+	if len(fr) != 2 || fr[0].Op != "binary" || fr[0].Payload != string(big) || fr[1].Payload != "after" {
+		t.Fatalf("got %d frames", len(fr))
+	}
+	recs, _, err = readAll(t, "big", data, Options{MaxMessage: 65536})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, r := range recs {
+		if r.Kind == trace.KindError && r.From == trace.Server {
+			msgs = append(msgs, r.Message)
+		}
+	}
+	if len(msgs) == 0 || !strings.Contains(msgs[0], "declares 70000 payload bytes, over the 65536-byte limit") {
+		t.Errorf("errors %q", msgs)
+	}
+	if fr := framesOf(recs); len(fr) != 1 || fr[0].Payload != "after" {
+		t.Errorf("frames after the oversized one: %+v", fr)
+	}
+}
+
+// A segment that never comes is reported once LostAfter of capture time
+// has passed, in the middle of the trace, not at its end.
+func TestLostSegmentFoundInTime(t *testing.T) {
+	data := session(t, pcapgen.Ethernet, "10.0.0.1:1", "10.0.0.2:2", false, func(c *pcapgen.Conn) {
+		c.MSS = 10
+		segs := c.Segments(false, text(false, "0123456789abcdefghij"))
+		c.Emit(segs[0])
+		c.Emit(segs[2:]...)
+		for i := 0; i < 30; i++ {
+			c.Time = c.Time.Add(time.Second)
+			c.Send(true, text(true, fmt.Sprint(i)))
+		}
+	})
+	recs, _, err := readAll(t, "lost", data, Options{LostAfter: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientAfter := 0
+	found := false
+	for _, r := range recs {
+		if r.Kind == trace.KindError && strings.HasPrefix(r.Message, "lost segment: 10 bytes of 10.0.0.2:2's stream missing at stream offset") {
+			found = true
+		}
+		if found && r.Kind == trace.KindFrame && r.From == trace.Client {
+			clientAfter++
+		}
+	}
+	if !found || clientAfter < 20 || clientAfter > 26 {
+		t.Fatalf("lost segment found %v, client frames after it %d (want it after about 5 s of the 30)", found, clientAfter)
+	}
+}
+
+func TestTruncated(t *testing.T) {
+	s := pcapgen.Scenarios()[0]
+	var b bytes.Buffer
+	if err := s.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	full := b.Bytes()
+	whole, _, _ := readAll(t, "full", full, Options{})
+	for _, cut := range []int{len(full) - 1, len(full) - 20, len(full) / 2, 24 + 16 + 10} {
+		recs, sum, err := readAll(t, "cut.pcap", full[:cut], Options{})
+		var ce *CutError
+		if !errors.As(err, &ce) || sum.Cut == nil {
+			t.Fatalf("cut at %d: err %v, want a CutError", cut, err)
+		}
+		if !strings.Contains(err.Error(), "cut.pcap: capture cut at byte") || !strings.Contains(err.Error(), "complete packets before it were read") {
+			t.Errorf("message %q", err)
+		}
+		// Everything before the cut is there: the frames are a prefix of
+		// the whole capture's.
+		got, want := framesOf(recs), framesOf(whole)
+		if len(got) > len(want) {
+			t.Fatalf("cut at %d: %d frames, more than the whole file's %d", cut, len(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("cut at %d: frame %d differs", cut, i)
+			}
+		}
+		if cut == len(full)-1 && len(got) != len(want) {
+			t.Errorf("cut in the last packet lost frames: %d of %d", len(got), len(want))
+		}
+		if ce.Packets != sum.Packets {
+			t.Errorf("cut says %d packets, summary %d", ce.Packets, sum.Packets)
+		}
+	}
+	if _, err := NewPacketReader(bytes.NewReader(full[:10]), "hdr.pcap"); err == nil || !strings.Contains(err.Error(), "hdr.pcap: capture cut at byte 0") {
+		t.Errorf("cut header: %v", err)
+	}
+	// pcapng cut too.
+	for _, sc := range pcapgen.Scenarios() {
+		if !strings.HasSuffix(sc.File, ".pcapng") {
+			continue
+		}
+		var b bytes.Buffer
+		sc.Write(&b)
+		_, sum, err := readAll(t, sc.File, b.Bytes()[:b.Len()-7], Options{})
+		if !errors.As(err, new(*CutError)) || sum.Packets == 0 {
+			t.Errorf("pcapng cut: %v, %d packets", err, sum.Packets)
+		}
+	}
+}
+
+// Import writes one trace per capture, or one per connection with Split,
+// readable by the recorder, with the header's source pcap.
+func TestImportFiles(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join("..", "traces", "captures", "two-interfaces.pcapng")
+	now := func() time.Time { return t0 }
+	sum, err := Import(src, ImportOptions{Out: dir, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Outputs) != 1 || sum.Outputs[0] != filepath.Join(dir, "two-interfaces.jsonl.zst") {
+		t.Fatalf("outputs %v", sum.Outputs)
+	}
+	one := readTrace(t, sum.Outputs[0])
+	sum2, err := Import(src, ImportOptions{Out: filepath.Join(dir, "x.jsonl"), Split: true, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum2.Outputs) != 2 || sum2.Outputs[1] != filepath.Join(dir, "x-c2.jsonl") {
+		t.Fatalf("split outputs %v", sum2.Outputs)
+	}
+	n := 0
+	for _, p := range sum2.Outputs {
+		recs := readTrace(t, p)
+		for i, r := range recs {
+			if r.N != int64(i+1) || r.Conn != recs[0].Conn {
+				t.Fatalf("%s: record %d: n %d conn %s", p, i, r.N, r.Conn)
+			}
+		}
+		n += len(recs)
+		fi, _ := os.Stat(p)
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v", p, fi.Mode())
+		}
+	}
+	if n != len(one) || int64(n) != sum.Records {
+		t.Errorf("split traces hold %d records, the single one %d (summary %d)", n, len(one), sum.Records)
+	}
+	var out strings.Builder
+	sum.WriteText(&out)
+	for _, w := range []string{"2 WebSocket connections imported", "c2   [2001:db8::1]:40008 → [2001:db8::2]:8765 /v1/environments/conn-1/status/ws?channel=stream",
+		"server: 4 frames, 1028 bytes payload, 1042 bytes on the wire"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("summary lacks %q:\n%s", w, out.String())
+		}
+	}
+	if _, err := Import(filepath.Join("..", "go.mod"), ImportOptions{Out: dir}); !errors.As(err, new(*NotCaptureError)) {
+		t.Errorf("go.mod: %v", err)
+	}
+}
+
+func readTrace(t *testing.T, path string) []*trace.Record {
+	t.Helper()
+	r, err := recorder.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Header().Source != trace.SourcePcap || r.Header().Secrets != "redacted" {
+		t.Errorf("%s: header %+v", path, r.Header())
+	}
+	var out []*trace.Record
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, rec)
+	}
+}
+
+// Secrets stay out unless kept.
+func TestKeepSecrets(t *testing.T) {
+	s := pcapgen.Scenarios()[0]
+	var b bytes.Buffer
+	s.Write(&b)
+	for _, keep := range []bool{false, true} {
+		o := Options{}
+		o.Redact.Keep = keep
+		recs, _, err := readAll(t, s.File, b.Bytes(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all []byte
+		for _, r := range recs {
+			all, _ = trace.AppendLine(all, r)
+		}
+		if got := bytes.Contains(all, []byte("s3cret")) || bytes.Contains(all, []byte("sk-live-123")); got != keep {
+			t.Errorf("keep %v: secrets in the trace: %v", keep, got)
+		}
+	}
+}
+
+// Progress lines come at every tenth of a big capture.
+func TestProgress(t *testing.T) {
+	dir := t.TempDir()
+	data := session(t, pcapgen.Ethernet, "10.0.0.1:1", "10.0.0.2:2", false, func(c *pcapgen.Conn) {
+		for i := 0; i < 200; i++ {
+			c.Send(false, text(false, strings.Repeat("y", 1000)))
+		}
+	})
+	p := filepath.Join(dir, "p.pcap")
+	os.WriteFile(p, data, 0o600)
+	var prog strings.Builder
+	if _, err := Import(p, ImportOptions{Out: dir, Progress: &prog, ProgressMin: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(prog.String(), "\n"); n != 9 || !strings.Contains(prog.String(), "import: "+p+": 50% (") {
+		t.Errorf("progress:\n%s", prog.String())
+	}
+}
