@@ -1,0 +1,32 @@
+#!/bin/bash
+# Captures the real-peer fixture: python3-websockets client and server on
+# loopback, recorded by tcpdump (needs root, Debian packages tcpdump and
+# python3-websockets):
+#
+#   bash traces/captures/capture-real.sh traces/captures
+#
+# writes real-python.pcap and real-python.expected.jsonl (what each peer
+# sent, logged by the peers themselves).
+set -euo pipefail
+dir=${1:-traces/captures}
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkfifo "$tmp/go"
+/usr/bin/python3 "$here/realpeers.py" "$dir/real-python.expected.jsonl" <"$tmp/go" >"$tmp/out" &
+peers=$!
+exec 3>"$tmp/go"
+for _ in $(seq 100); do grep -q '^port' "$tmp/out" 2>/dev/null && break; sleep 0.1; done
+port=$(awk '/^port/ {print $2}' "$tmp/out")
+echo "peers on port $port" >&2
+tcpdump -i lo -s 0 --immediate-mode -U -w "$dir/real-python.pcap" "tcp port $port" 2>"$tmp/tcpdump.err" &
+dump=$!
+for _ in $(seq 100); do grep -q 'listening on' "$tmp/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
+sleep 1 # tcpdump says it listens a little before it captures
+echo go >&3
+wait $peers
+sleep 1.5 # let tcpdump write the last packets before it is stopped
+kill -INT $dump
+wait $dump || true
+cat "$tmp/tcpdump.err" >&2
+ls -l "$dir/real-python.pcap" "$dir/real-python.expected.jsonl"
