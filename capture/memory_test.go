@@ -74,7 +74,9 @@ func (a pcapgenAppender) write(t *testing.T, p pcapgen.Packet) {
 	}
 }
 
-func putLE32(b []byte, v uint32) { b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24) }
+func putLE32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+}
 
 // peakLiveHeap imports a capture file, discarding records, and returns
 // the largest live heap seen after a collection every 2000 records.

@@ -31,7 +31,26 @@ func importFixture(t *testing.T, name string) ([]*trace.Record, *Summary) {
 // exactly the frames the peers say they sent, with permessage-deflate
 // and context takeover negotiated.
 func TestRealPythonPeers(t *testing.T) {
-	recs, sum := importFixture(t, "real-python.pcap")
+	// tcpdump -i lo (Ethernet) and -i any (Linux cooked v2).
+	for _, name := range []string{"real-python.pcap", "real-python-any.pcap"} {
+		t.Run(name, func(t *testing.T) { checkRealPython(t, name) })
+	}
+}
+
+func checkRealPython(t *testing.T, name string) {
+	pr, err := OpenFile(filepath.Join("..", "traces", "captures", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Packet
+	if err := pr.Next(&p); err != nil {
+		t.Fatal(err)
+	}
+	pr.Close()
+	if wantLink := map[string]string{"real-python.pcap": "Ethernet", "real-python-any.pcap": "Linux SLL2"}[name]; p.LinkType.String() != wantLink {
+		t.Errorf("%s: link type %v, want %s", name, p.LinkType, wantLink)
+	}
+	recs, sum := importFixture(t, name)
 	f, err := os.Open(filepath.Join("..", "traces", "captures", "real-python.expected.jsonl"))
 	if err != nil {
 		t.Fatal(err)

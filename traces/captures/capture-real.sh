@@ -4,11 +4,17 @@
 # python3-websockets):
 #
 #   bash traces/captures/capture-real.sh traces/captures
+#   IFACE=any bash traces/captures/capture-real.sh traces/captures
 #
-# writes real-python.pcap and real-python.expected.jsonl (what each peer
-# sent, logged by the peers themselves).
+# writes real-python.pcap (tcpdump -i lo: Ethernet) or, with IFACE=any,
+# real-python-any.pcap (Linux cooked v2), and real-python.expected.jsonl:
+# what each peer sent, logged by the peers themselves (the session is the
+# same every time).
 set -euo pipefail
 dir=${1:-traces/captures}
+iface=${IFACE:-lo}
+name=real-python
+[ "$iface" = lo ] || name=real-python-$iface
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -19,7 +25,7 @@ exec 3>"$tmp/go"
 for _ in $(seq 100); do grep -q '^port' "$tmp/out" 2>/dev/null && break; sleep 0.1; done
 port=$(awk '/^port/ {print $2}' "$tmp/out")
 echo "peers on port $port" >&2
-tcpdump -i lo -s 0 --immediate-mode -U -w "$dir/real-python.pcap" "tcp port $port" 2>"$tmp/tcpdump.err" &
+tcpdump -i "$iface" -s 0 --immediate-mode -U -w "$dir/$name.pcap" "tcp port $port" 2>"$tmp/tcpdump.err" &
 dump=$!
 for _ in $(seq 100); do grep -q 'listening on' "$tmp/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
 sleep 1 # tcpdump says it listens a little before it captures
@@ -29,4 +35,5 @@ sleep 1.5 # let tcpdump write the last packets before it is stopped
 kill -INT $dump
 wait $dump || true
 cat "$tmp/tcpdump.err" >&2
-ls -l "$dir/real-python.pcap" "$dir/real-python.expected.jsonl"
+chmod 644 "$dir/$name.pcap"
+ls -l "$dir/$name.pcap" "$dir/real-python.expected.jsonl"
