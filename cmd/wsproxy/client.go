@@ -39,7 +39,7 @@ Flags:
 `
 
 func runClient(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signalContext()
+	ctx, _, stop := signalContext(stderr)
 	defer stop()
 	return runClientContext(ctx, args, stdout, stderr)
 }

@@ -36,7 +36,7 @@ Flags:
 `
 
 func runSim(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signalContext()
+	ctx, _, stop := signalContext(stderr)
 	defer stop()
 	return runSimContext(ctx, args, stdout, stderr)
 }
