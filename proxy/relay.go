@@ -152,7 +152,7 @@ func (r *relay) writeFailed(err error) {
 	r.c.p.emit(&trace.Record{Kind: trace.KindError, T: r.c.p.opts.Now(), Conn: r.c.id, Message: msg})
 	switch {
 	case stalled && peer == "client":
-		r.c.abort(trace.Proxy, 1008, "client stalled: accepted no bytes for "+r.c.p.opts.StallTimeout.String())
+		r.c.abort(trace.Proxy, 1001, "client stalled: accepted no bytes for "+r.c.p.opts.StallTimeout.String())
 	case stalled:
 		r.c.abort(trace.Proxy, 1011, "upstream stalled: accepted no bytes for "+r.c.p.opts.StallTimeout.String())
 	case peer == "upstream":

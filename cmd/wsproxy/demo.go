@@ -65,8 +65,9 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	ctx, _, stop := signalContext(stderr)
-	defer stop()
+	sig := signalContext(stderr)
+	defer sig.stop()
+	ctx := sig.ctx
 	return demo(ctx, demoConfig{out: *out, faults: *faulty, seed: *seed, dialect: d, single: *single, quiet: *quiet, script: script}, stdout, stderr)
 }
 
