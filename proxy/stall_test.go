@@ -7,10 +7,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -107,9 +109,18 @@ type stallListener struct {
 
 type stallConn struct {
 	net.Conn
-	l      *stallListener
-	once   sync.Once
-	closed chan struct{}
+	l        *stallListener
+	once     sync.Once
+	closed   chan struct{}
+	mu       sync.Mutex
+	deadline time.Time
+}
+
+func (c *stallConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.deadline = t
+	c.mu.Unlock()
+	return c.Conn.SetWriteDeadline(t)
 }
 
 func (l *stallListener) Accept() (net.Conn, error) {
@@ -126,8 +137,21 @@ func (c *stallConn) Write(b []byte) (int, error) {
 		case c.l.blocked <- struct{}{}:
 		default:
 		}
-		<-c.closed
-		return 0, net.ErrClosed
+		c.mu.Lock()
+		d := c.deadline
+		c.mu.Unlock()
+		var timeout <-chan time.Time
+		if !d.IsZero() {
+			t := time.NewTimer(time.Until(d))
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-c.closed:
+			return 0, net.ErrClosed
+		case <-timeout:
+			return 0, os.ErrDeadlineExceeded
+		}
 	}
 	return c.Conn.Write(b)
 }
@@ -170,5 +194,62 @@ func TestShutdownWithStalledClient(t *testing.T) {
 	}
 	if closes != 1 {
 		t.Fatalf("%d close records, want 1", closes)
+	}
+}
+
+// The upstream closing while the client is stalled is noticed at once
+// (not after the stall timeout): the trace shows the upstream's close
+// and why it was not delivered.
+func TestUpstreamCloseWhileClientStalled(t *testing.T) {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		<-release
+		c.WriteMessage(websocket.TextMessage, []byte(`{"type":"stream_delta"}`))
+		c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4000, "server restarting"))
+		c.ReadMessage()
+	}))
+	defer up.Close()
+	col := newCollector()
+	p, err := New(Options{Upstream: up.URL, Sink: col}) // no stall timeout at all
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl := &stallListener{Listener: ln, blocked: make(chan struct{}, 1)}
+	srv := httptest.NewUnstartedServer(p)
+	srv.Listener = sl
+	srv.Start()
+	defer srv.Close()
+	stalledClient(t, srv.URL)
+	sl.armed.Store(true)
+	close(release)
+	recs := col.waitFor(t, "close record", func(rs []*trace.Record) bool {
+		for _, r := range rs {
+			if r.Kind == trace.KindClose {
+				return true
+			}
+		}
+		return false
+	})
+	var why, closed *trace.Record
+	for _, r := range recs {
+		if r.Kind == trace.KindError && strings.Contains(r.Message, "while the upstream sent its close frame") {
+			why = r
+		}
+		if r.Kind == trace.KindClose {
+			closed = r
+		}
+	}
+	if why == nil || closed.By != trace.Server || closed.Code != 4000 {
+		t.Fatalf("error %v, close %+v; records %v", why, closed, recs)
 	}
 }
