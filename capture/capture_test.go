@@ -55,6 +55,7 @@ func TestLinkTypesAndTimestamps(t *testing.T) {
 		{"raw-v6", pcapgen.Raw, "[fd00::1]:5000", "[fd00::2]:80", false},
 		{"sll-v4", pcapgen.SLL, "127.0.0.1:5000", "127.0.0.1:80", true},
 		{"sll2-v6", pcapgen.SLL2, "[::1]:5000", "[::1]:80", false},
+		{"vlan-v4", pcapgen.VLAN, "10.1.1.1:5000", "10.1.1.2:80", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var sent time.Time

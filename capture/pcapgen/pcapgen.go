@@ -31,6 +31,7 @@ const (
 	Raw           // raw IP
 	SLL           // Linux cooked capture
 	SLL2          // Linux cooked capture v2 (tcpdump -i any)
+	VLAN          // Ethernet with an 802.1Q tag
 )
 
 // LinkType returns the pcap link type of l.
@@ -262,6 +263,10 @@ func linkHeader(l Link, v6, fromClient bool) []byte {
 		return append(h, 0, 0)
 	}
 	h := append(mac(!fromClient), mac(fromClient)...)
+	if l == VLAN {
+		h = binary.BigEndian.AppendUint16(h, 0x8100)
+		h = binary.BigEndian.AppendUint16(h, 100) // VLAN 100
+	}
 	return binary.BigEndian.AppendUint16(h, etype)
 }
 
