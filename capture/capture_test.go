@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -202,6 +203,27 @@ func TestTruncated(t *testing.T) {
 		if !errors.As(err, new(*CutError)) || sum.Packets == 0 {
 			t.Errorf("pcapng cut: %v, %d packets", err, sum.Packets)
 		}
+	}
+}
+
+// A gzip-compressed capture reads like the plain one.
+func TestGzipCapture(t *testing.T) {
+	s := pcapgen.Scenarios()[1]
+	var b, z bytes.Buffer
+	s.Write(&b)
+	zw := gzip.NewWriter(&z)
+	zw.Write(b.Bytes())
+	zw.Close()
+	plain, _, err := readAll(t, "p", b.Bytes(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zipped, _, err := readAll(t, "z.pcap.gz", z.Bytes(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := framesOf(zipped), framesOf(plain); len(g) == 0 || len(g) != len(w) {
+		t.Fatalf("gzip: %d frames, plain %d", len(g), len(w))
 	}
 }
 

@@ -3,6 +3,7 @@ package capture
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -89,7 +90,8 @@ var (
 )
 
 // DetectFormat tells a capture's format from its first bytes, or returns
-// a *NotCaptureError. Gzip-compressed captures are not detected here.
+// a *NotCaptureError. (NewPacketReader also takes gzip-compressed
+// captures.)
 func DetectFormat(name string, start []byte) (Format, error) {
 	if len(start) >= 4 {
 		m := start[:4]
@@ -157,6 +159,16 @@ func NewPacketReader(rd io.Reader, name string) (*PacketReader, error) {
 	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	if len(start) >= 2 && start[0] == 0x1f && start[1] == 0x8b { // gzip: session.pcap.gz
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("%s: gzip: %w", name, err)
+		}
+		br = bufio.NewReaderSize(zr, 64<<10)
+		if start, err = br.Peek(8); err != nil && err != io.EOF {
+			return nil, fmt.Errorf("%s: gzip: %w", name, err)
+		}
+	}
 	format, err := DetectFormat(name, start)
 	if err != nil {
 		return nil, err
@@ -187,8 +199,9 @@ func (r *PacketReader) Format() Format { return r.format }
 // Name returns the name the reader was opened with.
 func (r *PacketReader) Name() string { return r.name }
 
-// BytesRead returns how many bytes of the file have been consumed so far
-// (including read-ahead), for progress reports.
+// BytesRead returns how many bytes of the capture have been consumed so
+// far (including read-ahead; uncompressed bytes for a gzip file), for
+// progress reports.
 func (r *PacketReader) BytesRead() int64 { return r.cr.n }
 
 // Next reads the next packet. It returns io.EOF at the clean end of the

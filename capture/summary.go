@@ -31,6 +31,9 @@ type Summary struct {
 	warned map[string]int
 }
 
+// maxSkippedShown bounds the skipped connections WriteText lists.
+const maxSkippedShown = 20
+
 // maxSameWarning bounds repeats of one kind of warning.
 const maxSameWarning = 5
 
@@ -110,7 +113,11 @@ func (s *Summary) WriteText(w io.Writer) {
 			fmt.Fprintf(w, "       %s\n", c.Note)
 		}
 	}
-	for _, k := range s.Skipped {
+	for i, k := range s.Skipped {
+		if i == maxSkippedShown {
+			fmt.Fprintf(w, "  … and %d more TCP connections skipped\n", len(s.Skipped)-i)
+			break
+		}
 		id := ""
 		if k.Conn != "" {
 			id = k.Conn + " "
