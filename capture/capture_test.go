@@ -341,3 +341,115 @@ func TestProgress(t *testing.T) {
 		t.Errorf("progress:\n%s", prog.String())
 	}
 }
+
+// A mid-session connection with compressed frames (no context takeover)
+// is recovered and inflated; the client is the side that masks.
+func TestRecoverCompressed(t *testing.T) {
+	c := pcapgen.NewConn("10.0.0.9:5555", "10.0.0.8:80", t0, pcapgen.Ethernet)
+	comp, _ := wsframe.NewCompressor(1, false)
+	var want []string
+	for i := 0; i < 3; i++ {
+		m := fmt.Sprintf(`{"type":"ack","seq":%d}`, i)
+		p, _ := comp.Compress(nil, []byte(m))
+		c.Send(true, pcapgen.Frame(true, true, wsframe.OpText, true, p, key))
+		want = append(want, m)
+	}
+	var b bytes.Buffer
+	pcapgen.WritePcap(&b, pcapgen.Ethernet, false, c.Packets)
+	recs, sum, err := readAll(t, "rc", b.Bytes(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := framesOf(recs)
+	if len(fr) != 3 || fr[0].From != "client" || fr[2].Payload != want[2] {
+		t.Fatalf("frames %+v", fr)
+	}
+	if recs[0].Kind != trace.KindOpen || !recs[0].Open.Recovered || len(sum.Connections) != 1 || !sum.Connections[0].Recovered {
+		t.Errorf("open %+v", recs[0])
+	}
+	if sum.Connections[0].Client != "10.0.0.9:5555" {
+		t.Errorf("client %s", sum.Connections[0].Client)
+	}
+}
+
+// Mid-session bytes with no frame boundary are skipped with the reason.
+func TestRecoverFails(t *testing.T) {
+	c := pcapgen.NewConn("10.0.0.9:5555", "10.0.0.8:80", t0, pcapgen.Ethernet)
+	for i := 0; i < 5; i++ {
+		c.Send(false, []byte(strings.Repeat("not a websocket stream ", 20)))
+	}
+	var b bytes.Buffer
+	pcapgen.WritePcap(&b, pcapgen.Ethernet, false, c.Packets)
+	recs, sum, err := readAll(t, "rf", b.Bytes(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 0 || len(sum.Skipped) != 1 || !strings.Contains(sum.Skipped[0].Reason, "capture started mid-session (no handshake) and no WebSocket frame boundary was found") {
+		t.Fatalf("records %d, skipped %+v", len(recs), sum.Skipped)
+	}
+}
+
+// When the reassembly window fills behind a missing segment, the loss is
+// reported there; a loss inside the handshake skips the connection.
+func TestLostByWindow(t *testing.T) {
+	data := session(t, pcapgen.Ethernet, "10.0.0.1:1", "10.0.0.2:2", false, func(c *pcapgen.Conn) {
+		segs := c.Segments(false, text(false, strings.Repeat("q", 3000)))
+		c.Emit(segs[0])
+		for i := 0; i < 100; i++ {
+			c.Emit(c.Segments(false, text(false, strings.Repeat("r", 1000)))...)
+		}
+		c.Send(true, text(true, "client still talking"))
+	})
+	recs, _, err := readAll(t, "w", data, Options{Window: 20000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lostAt, clientAt := -1, -1
+	for i, r := range recs {
+		if r.Kind == trace.KindError && strings.HasPrefix(r.Message, "lost segment:") {
+			lostAt = i
+		}
+		if r.Kind == trace.KindFrame && r.From == trace.Client {
+			clientAt = i
+		}
+	}
+	if lostAt < 0 || clientAt < lostAt {
+		t.Fatalf("lost at record %d, client frame at %d: the loss must be found before the capture ends", lostAt, clientAt)
+	}
+	if n := len(framesOf(recs)); n != 1 {
+		t.Errorf("%d frames, want only the client's", n)
+	}
+
+	c := pcapgen.NewConn("10.0.0.1:3", "10.0.0.2:4", t0, pcapgen.Ethernet)
+	c.Handshake()
+	c.MSS = 20
+	segs := c.Segments(true, pcapgen.UpgradeRequest("h", "/ws"))
+	c.Emit(segs[0])
+	c.Emit(segs[2:]...)
+	c.Close(true)
+	var b bytes.Buffer
+	pcapgen.WritePcap(&b, pcapgen.Ethernet, false, c.Packets)
+	_, sum, err := readAll(t, "hs", b.Bytes(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Skipped) != 1 || !strings.Contains(sum.Skipped[0].Reason, "lost segment before the WebSocket stream was established: 20 bytes of 10.0.0.1:3's stream missing at stream offset 20") {
+		t.Errorf("skipped %+v", sum.Skipped)
+	}
+}
+
+// A TLS server hello (the client's hello not captured) is skipped too.
+func TestTLSFromServer(t *testing.T) {
+	c := pcapgen.NewConn("10.0.0.1:5", "10.0.0.2:443", t0, pcapgen.Ethernet)
+	c.Send(false, []byte{0x16, 0x03, 0x03, 0x00, 0x10, 2, 0, 0, 12, 3, 3, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10})
+	c.Send(false, []byte{0x17, 0x03, 0x03, 0x00, 0x05, 1, 2, 3, 4, 5})
+	var b bytes.Buffer
+	pcapgen.WritePcap(&b, pcapgen.Ethernet, false, c.Packets)
+	_, sum, err := readAll(t, "tls", b.Bytes(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Skipped) != 1 || !strings.HasPrefix(sum.Skipped[0].Reason, "TLS (record type 0x16, version 3.3) from 10.0.0.2:443") {
+		t.Errorf("skipped %+v", sum.Skipped)
+	}
+}

@@ -303,10 +303,10 @@ func (c *conn) advance(t time.Time) {
 		case stateRefusal:
 			c.readRefusal(t, false)
 		case stateRecover:
-			c.tryRecover(t)
+			c.tryRecover()
 		case stateOpen:
 			if c.recovered {
-				c.tryRecover(t)
+				c.tryRecover()
 			}
 			return
 		}

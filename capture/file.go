@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -264,6 +263,3 @@ func (r *PacketReader) Close() error {
 	}
 	return nil
 }
-
-// be16 reads a big-endian uint16 (for the few bytes looked at directly).
-func be16(b []byte) uint16 { return binary.BigEndian.Uint16(b) }

@@ -124,7 +124,7 @@ type recovery struct {
 // tryRecover looks for frame boundaries at the starts of the chunks
 // buffered in each direction; once one direction has one, the connection
 // is opened as recovered, the side that masks its frames being the client.
-func (c *conn) tryRecover(t time.Time) {
+func (c *conn) tryRecover() {
 	for d := 0; d < 2; d++ {
 		r := &c.rec[d]
 		if r.synced || r.giveUp {
@@ -147,7 +147,7 @@ func (c *conn) tryRecover(t time.Time) {
 		}
 	}
 	if c.tc == nil {
-		c.openRecovered(t)
+		c.openRecovered()
 		return
 	}
 	for d := 0; d < 2; d++ {
@@ -155,7 +155,7 @@ func (c *conn) tryRecover(t time.Time) {
 	}
 }
 
-func (c *conn) openRecovered(t time.Time) {
+func (c *conn) openRecovered() {
 	d := -1
 	for i := 0; i < 2; i++ {
 		if c.rec[i].synced {
@@ -174,12 +174,10 @@ func (c *conn) openRecovered(t time.Time) {
 	} else {
 		c.client = 1 - d
 	}
-	o := d
 	if c.rec[1-d].synced && c.rec[1-d].masked == c.rec[d].masked {
 		c.skipConn("capture started mid-session: both directions' frames are " + maskWord(c.rec[d].masked) + ", so client and server cannot be told apart")
 		return
 	}
-	_ = o
 	c.recovered = true
 	c.s.nextID++
 	c.num = c.s.nextID
@@ -199,7 +197,6 @@ func (c *conn) openRecovered(t time.Time) {
 	for i := 0; i < 2; i++ {
 		c.flushRecovered(i)
 	}
-	_ = t
 }
 
 func maskWord(m bool) string {

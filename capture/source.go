@@ -245,3 +245,5 @@ type factory struct{ s *Source }
 func (f factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassembly.AssemblerContext) reassembly.Stream {
 	return f.s.newConn(netFlow, tcpFlow, tcp, ac)
 }
+
+var _ trace.Source = (*Source)(nil)
