@@ -27,17 +27,20 @@ func importFixture(t *testing.T, name string) ([]*trace.Record, *Summary) {
 	return recs, sum
 }
 
-// The capture of python3-websockets peers (tcpdump -i lo) imports to
-// exactly the frames the peers say they sent, with permessage-deflate
-// and context takeover negotiated.
-func TestRealPythonPeers(t *testing.T) {
-	// tcpdump -i lo (Ethernet) and -i any (Linux cooked v2).
-	for _, name := range []string{"real-python.pcap", "real-python-any.pcap"} {
-		t.Run(name, func(t *testing.T) { checkRealPython(t, name) })
+// Captures of third-party peers (python3-websockets, npm ws; tcpdump -i
+// lo and -i any) import to exactly the frames the peers say they sent,
+// with permessage-deflate and context takeover negotiated.
+func TestRealPeers(t *testing.T) {
+	for _, c := range []struct{ name, expected, secret string }{
+		{"real-python.pcap", "real-python.expected.jsonl", "py-secret"},
+		{"real-python-any.pcap", "real-python.expected.jsonl", "py-secret"},
+		{"real-node.pcap", "real-node.expected.jsonl", "js-secret"},
+	} {
+		t.Run(c.name, func(t *testing.T) { checkRealPeers(t, c.name, c.expected, c.secret) })
 	}
 }
 
-func checkRealPython(t *testing.T, name string) {
+func checkRealPeers(t *testing.T, name, expected, secret string) {
 	pr, err := OpenFile(filepath.Join("..", "traces", "captures", name))
 	if err != nil {
 		t.Fatal(err)
@@ -47,11 +50,15 @@ func checkRealPython(t *testing.T, name string) {
 		t.Fatal(err)
 	}
 	pr.Close()
-	if wantLink := map[string]string{"real-python.pcap": "Ethernet", "real-python-any.pcap": "Linux SLL2"}[name]; p.LinkType.String() != wantLink {
+	wantLink := "Ethernet"
+	if strings.HasSuffix(name, "-any.pcap") {
+		wantLink = "Linux SLL2"
+	}
+	if p.LinkType.String() != wantLink {
 		t.Errorf("%s: link type %v, want %s", name, p.LinkType, wantLink)
 	}
 	recs, sum := importFixture(t, name)
-	f, err := os.Open(filepath.Join("..", "traces", "captures", "real-python.expected.jsonl"))
+	f, err := os.Open(filepath.Join("..", "traces", "captures", expected))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +120,7 @@ func checkRealPython(t *testing.T, name string) {
 	if open == nil || !strings.HasPrefix(open.Extensions, "permessage-deflate") || strings.Contains(open.Extensions, "no_context_takeover") {
 		t.Fatalf("open %+v: want permessage-deflate with context takeover", open)
 	}
-	if strings.Contains(open.URL, "py-secret") || !strings.Contains(open.URL, "token=%5BREDACTED%5D") {
+	if strings.Contains(open.URL, secret) || !strings.Contains(open.URL, "token=%5BREDACTED%5D") {
 		t.Errorf("url %s", open.URL)
 	}
 	if compressed < 20 || len(sum.Connections) != 1 {
