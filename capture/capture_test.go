@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
 	"github.com/lettadev/wsproxy/capture/pcapgen"
 	"github.com/lettadev/wsproxy/recorder"
 	"github.com/lettadev/wsproxy/trace"
@@ -451,5 +455,37 @@ func TestTLSFromServer(t *testing.T) {
 	}
 	if len(sum.Skipped) != 1 || !strings.HasPrefix(sum.Skipped[0].Reason, "TLS (record type 0x16, version 3.3) from 10.0.0.2:443") {
 		t.Errorf("skipped %+v", sum.Skipped)
+	}
+}
+
+// Packets cut by the snap length leave a gap that is reported as such.
+func TestSnapLength(t *testing.T) {
+	c := pcapgen.NewConn("10.0.0.1:7", "10.0.0.2:8", t0, pcapgen.Ethernet)
+	c.Handshake()
+	c.Send(true, pcapgen.UpgradeRequest("h", "/ws"))
+	c.Send(false, pcapgen.UpgradeResponse())
+	c.Send(false, text(false, strings.Repeat("s", 1200)))
+	c.Send(false, text(false, "next"))
+	var b bytes.Buffer
+	w := pcapgo.NewWriter(&b)
+	w.WriteFileHeader(200, layers.LinkTypeEthernet)
+	for _, p := range c.Packets {
+		ci := gopacket.CaptureInfo{Timestamp: p.Time, Length: len(p.Data), CaptureLength: min(len(p.Data), 200)}
+		w.WritePacket(ci, p.Data[:ci.CaptureLength])
+	}
+	recs, sum, err := readAll(t, "snap.pcap", b.Bytes(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range sum.Warnings {
+		found = found || strings.Contains(m, "snap.pcap: packet 6 was cut to 200 of its 1258 bytes by the capture's snap length")
+	}
+	lost := false
+	for _, r := range recs {
+		lost = lost || r.Kind == trace.KindError && strings.HasPrefix(r.Message, "lost segment:")
+	}
+	if !found || !lost {
+		t.Errorf("warnings %q, lost segment reported %v", sum.Warnings, lost)
 	}
 }

@@ -173,6 +173,10 @@ func (s *Source) step() {
 		return
 	}
 	s.sum.TCPPackets++
+	if s.pkt.Length > len(s.pkt.Data) && len(seg.tcp.Payload) > 0 {
+		s.sum.warn(fmt.Sprintf("%s: packet %d was cut to %d of its %d bytes by the capture's snap length: its stream has a gap there (capture with tcpdump -s 0)",
+			s.pr.Name(), s.pkt.Num, len(s.pkt.Data), s.pkt.Length))
+	}
 	// A fresh context per packet: the assembler keeps it with segments
 	// it queues.
 	ctx := &packetContext{ci: gopacket.CaptureInfo{Timestamp: s.pkt.Time, CaptureLength: len(s.pkt.Data), Length: s.pkt.Length}, num: s.pkt.Num}
