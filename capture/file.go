@@ -57,6 +57,7 @@ type CutError struct {
 	Err  error
 }
 
+// Error says where the file was cut and what was read before.
 func (e *CutError) Error() string {
 	last := ""
 	if !e.Last.IsZero() {
@@ -66,6 +67,7 @@ func (e *CutError) Error() string {
 		e.File, e.Offset, e.Packets+1, e.Err, e.Packets, last)
 }
 
+// Unwrap returns the underlying read error.
 func (e *CutError) Unwrap() error { return e.Err }
 
 // NotCaptureError reports a file that is not a pcap or pcapng capture.
@@ -74,6 +76,7 @@ type NotCaptureError struct {
 	Start []byte // the file's first bytes (up to 8)
 }
 
+// Error names the file and how it starts.
 func (e *NotCaptureError) Error() string {
 	if len(e.Start) == 0 {
 		return fmt.Sprintf("%s: not a packet capture: the file is empty", e.File)

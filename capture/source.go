@@ -85,6 +85,7 @@ type packetContext struct {
 	num int64
 }
 
+// GetCaptureInfo returns the packet's capture info.
 func (c *packetContext) GetCaptureInfo() gopacket.CaptureInfo { return c.ci }
 
 // NewSource reads the packets of pr. Close pr when done.
@@ -246,6 +247,7 @@ func (s *Source) emit(recs ...*trace.Record) {
 // factory makes the reassembly stream of each new TCP connection.
 type factory struct{ s *Source }
 
+// New makes the conn of a new TCP connection.
 func (f factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassembly.AssemblerContext) reassembly.Stream {
 	return f.s.newConn(netFlow, tcpFlow, tcp, ac)
 }
