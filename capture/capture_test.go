@@ -277,6 +277,15 @@ func TestImportFiles(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", w, out.String())
 		}
 	}
+	cp := filepath.Join(dir, "same.pcap")
+	data, _ := os.ReadFile(src)
+	os.WriteFile(cp, data, 0o600)
+	if _, err := Import(cp, ImportOptions{Out: cp}); err == nil || !strings.Contains(err.Error(), "would overwrite the capture itself") {
+		t.Errorf("out = in: %v", err)
+	}
+	if after, _ := os.ReadFile(cp); !bytes.Equal(after, data) {
+		t.Error("the capture was overwritten")
+	}
 	if _, err := Import(filepath.Join("..", "go.mod"), ImportOptions{Out: dir}); !errors.As(err, new(*NotCaptureError)) {
 		t.Errorf("go.mod: %v", err)
 	}

@@ -65,6 +65,11 @@ func Import(path string, o ImportOptions) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
+	if fi, err := os.Stat(out); err == nil {
+		if in, err := os.Stat(path); err == nil && os.SameFile(fi, in) {
+			return nil, fmt.Errorf("%s: the output would overwrite the capture itself", path)
+		}
+	}
 	hdr := trace.NewHeader(o.Tool, o.ToolVersion, trace.SourcePcap, o.Now())
 	hdr.Header.Secrets = o.Redact.Secrets()
 	var sink writerSink
