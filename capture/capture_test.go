@@ -498,3 +498,47 @@ func TestSnapLength(t *testing.T) {
 		t.Errorf("warnings %q, lost segment reported %v", sum.Warnings, lost)
 	}
 }
+
+// The open record carries what the handshake negotiated.
+func TestOpenRecord(t *testing.T) {
+	recs, _ := importFixture(t, "basic.pcap")
+	o := recs[0]
+	if o.Kind != trace.KindOpen || o.Open.Subprotocol != "letta.v1" || o.Open.Session.ConnectionID != "conn-1" || o.Open.Session.AgentID != "agent-1" ||
+		o.Open.Session.Channel != "control" || o.Open.Client != "127.0.0.1:40001" || o.Open.Upstream != "ws://127.0.0.1:8765" || !o.Redacted ||
+		o.Open.Headers["Authorization"][0] != "[REDACTED]" || o.T != time.Date(2026, 12, 1, 9, 30, 0, 3000000, time.UTC) {
+		t.Errorf("open record %+v %+v", o, o.Open)
+	}
+}
+
+// A compressed message that inflates past the bound is an error record,
+// not a memory blow-up.
+func TestDeflateBomb(t *testing.T) {
+	comp, _ := wsframe.NewCompressor(9, false)
+	bomb, _ := comp.Compress(nil, make([]byte, 8<<20))
+	c := pcapgen.NewConn("10.0.0.1:9", "10.0.0.2:10", t0, pcapgen.Ethernet)
+	c.Handshake()
+	c.Send(true, pcapgen.UpgradeRequest("h", "/ws", "Sec-WebSocket-Extensions: permessage-deflate"))
+	c.Send(false, pcapgen.UpgradeResponse("Sec-WebSocket-Extensions: permessage-deflate"))
+	c.Send(false, pcapgen.Frame(false, true, wsframe.OpText, true, bomb, key))
+	var b bytes.Buffer
+	pcapgen.WritePcap(&b, pcapgen.Ethernet, false, c.Packets)
+	if len(bomb) > 20000 {
+		t.Fatalf("bomb of %d bytes", len(bomb))
+	}
+	recs, _, err := readAll(t, "bomb", b.Bytes(), Options{MaxMessage: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, r := range recs {
+		if r.Kind == trace.KindFrame {
+			t.Errorf("a frame of %d bytes came out", r.Size)
+		}
+		if r.Kind == trace.KindError {
+			msgs = append(msgs, r.Message)
+		}
+	}
+	if len(msgs) == 0 || !strings.Contains(msgs[0], "over the 1048576-byte limit") {
+		t.Errorf("errors %q", msgs)
+	}
+}

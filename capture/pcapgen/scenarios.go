@@ -112,7 +112,7 @@ func Scenarios() []Scenario {
 func basic() Scenario {
 	c := NewConn("127.0.0.1:40001", "127.0.0.1:8765", t0, Ethernet)
 	s := newSession("c1", c, "/v1/environments/conn-1/status/ws?agentId=agent-1&conversationId=default&channel=control&token=s3cret",
-		[]string{"Authorization: Bearer s3cret", "User-Agent: pcapgen"}, nil)
+		[]string{"Authorization: Bearer s3cret", "User-Agent: pcapgen", "Sec-WebSocket-Protocol: letta.v1, letta.v0"}, []string{"Sec-WebSocket-Protocol: letta.v1"})
 	c.Send(true, s.msg(true, `{"type":"sync","recover_approvals":true,"request_id":"r1"}`))
 	c.Send(false, s.msg(false, `{"type":"update_loop_status","loop_status":{"status":"WAITING_ON_INPUT"},"event_seq":1}`))
 	s.want(true, "ping", "hb")
@@ -122,7 +122,7 @@ func basic() Scenario {
 	c.Send(false, s.msg(false, `{"type":"secret_list_response","request_id":"r2","api_key":"sk-live-123"}`))
 	s.wants[len(s.wants)-1].Payload = `{"type":"secret_list_response","request_id":"r2","api_key":"[REDACTED]"}`
 	s.closeBoth(1000, "bye")
-	return Scenario{File: "basic.pcap", About: "Ethernet, µs timestamps: handshake with a token in the query and an Authorization header (both redacted), text, ping/pong, a secret in a payload (redacted), close handshake",
+	return Scenario{File: "basic.pcap", About: "Ethernet, µs timestamps: handshake with a token in the query and an Authorization header (both redacted), a subprotocol, text, ping/pong, a secret in a payload (redacted), close handshake",
 		Frames: s.wants, Write: writePcap(Ethernet, false, c)}
 }
 
