@@ -119,4 +119,3 @@ func (v *viewer) Write(r *trace.Record) error {
 	v.mu.Unlock()
 	return nil
 }
-
