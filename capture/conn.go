@@ -521,7 +521,7 @@ func truncate(s string, n int) string {
 
 // stats returns the summary line of the connection.
 func (c *conn) stats() ConnSummary {
-	cs := ConnSummary{num: c.num, Conn: c.id, URL: c.url, Recovered: c.recovered, Errors: c.errors, Lost: c.lostNote, Note: c.closeNote, RecoverNotes: c.recoverNote}
+	cs := ConnSummary{num: c.num, Conn: c.id, Refused: c.resp != nil && c.resp.StatusCode != http.StatusSwitchingProtocols, URL: c.url, Recovered: c.recovered, Errors: c.errors, Lost: c.lostNote, Note: c.closeNote, RecoverNotes: c.recoverNote}
 	if c.client >= 0 {
 		cs.Client, cs.Server = c.addr[c.client], c.addr[1-c.client]
 	}

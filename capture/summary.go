@@ -61,10 +61,12 @@ type ConnSummary struct {
 	Client, Server string
 	URL            string
 	Recovered      bool
-	Frames         [2]int64
-	PayloadBytes   [2]int64
-	WireBytes      [2]int64
-	Errors         int
+	// Refused is true for an upgrade the server refused (an http record).
+	Refused      bool
+	Frames       [2]int64
+	PayloadBytes [2]int64
+	WireBytes    [2]int64
+	Errors       int
 	// Lost describes segments lost (each stops a direction's records).
 	Lost []string
 	// RecoverNotes say what a recovered connection's resynchronisation
@@ -97,12 +99,14 @@ func (s *Summary) WriteText(w io.Writer) {
 			url = "(unknown URL)"
 		}
 		fmt.Fprintf(w, "  %-4s %s → %s %s%s\n", c.Conn, c.Client, c.Server, url, rec)
-		fmt.Fprintf(w, "       client: %d frames, %s payload, %s on the wire; server: %d frames, %s payload, %s on the wire",
-			c.Frames[0], humanBytes(c.PayloadBytes[0]), humanBytes(c.WireBytes[0]), c.Frames[1], humanBytes(c.PayloadBytes[1]), humanBytes(c.WireBytes[1]))
-		if c.Errors > 0 {
-			fmt.Fprintf(w, "; %d error records", c.Errors)
+		if !c.Refused {
+			fmt.Fprintf(w, "       client: %d frames, %s payload, %s on the wire; server: %d frames, %s payload, %s on the wire",
+				c.Frames[0], humanBytes(c.PayloadBytes[0]), humanBytes(c.WireBytes[0]), c.Frames[1], humanBytes(c.PayloadBytes[1]), humanBytes(c.WireBytes[1]))
+			if c.Errors > 0 {
+				fmt.Fprintf(w, "; %d error records", c.Errors)
+			}
+			fmt.Fprintln(w)
 		}
-		fmt.Fprintln(w)
 		for _, n := range c.RecoverNotes {
 			fmt.Fprintf(w, "       %s\n", n)
 		}
