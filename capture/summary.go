@@ -87,8 +87,18 @@ type Skip struct {
 
 // WriteText writes the summary for a person.
 func (s *Summary) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "%s: %s, %d packets (%s), %d WebSocket connections imported, %d TCP connections skipped\n",
-		s.File, s.Format, s.Packets, humanBytes(s.Bytes), len(s.Connections), len(s.Skipped))
+	refused := 0
+	for _, c := range s.Connections {
+		if c.Refused {
+			refused++
+		}
+	}
+	fmt.Fprintf(w, "%s: %s, %s (%s), %s imported", s.File, s.Format, plural(s.Packets, "packet"), humanBytes(s.Bytes),
+		plural(int64(len(s.Connections)-refused), "WebSocket connection"))
+	if refused > 0 {
+		fmt.Fprintf(w, ", %s", plural(int64(refused), "refused upgrade"))
+	}
+	fmt.Fprintf(w, ", %s skipped\n", plural(int64(len(s.Skipped)), "TCP connection"))
 	for _, c := range s.Connections {
 		rec := ""
 		if c.Recovered {
@@ -147,4 +157,11 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+func plural(n int64, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
