@@ -542,3 +542,29 @@ func TestDeflateBomb(t *testing.T) {
 		t.Errorf("errors %q", msgs)
 	}
 }
+
+// Many connections that are not WebSocket: the summary stays short.
+func TestManySkipped(t *testing.T) {
+	var pkts []pcapgen.Packet
+	for i := 0; i < 1100; i++ {
+		c := pcapgen.NewConn(fmt.Sprintf("10.0.%d.%d:1000", i/250, i%250+1), "10.9.9.9:25", t0.Add(time.Duration(i)*time.Millisecond), pcapgen.Ethernet)
+		c.Handshake()
+		c.Send(false, []byte("220 smtp ready\r\n"))
+		pkts = append(pkts, c.Packets...)
+	}
+	var b bytes.Buffer
+	pcapgen.WritePcap(&b, pcapgen.Ethernet, false, pkts)
+	_, sum, err := readAll(t, "smtp", b.Bytes(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	sum.WriteText(&out)
+	if len(sum.Skipped) != 1000 || sum.SkippedMore != 100 || !strings.Contains(out.String(), "1100 TCP connections skipped") ||
+		!strings.Contains(out.String(), "… and 1080 more TCP connections skipped") || strings.Count(out.String(), "\n") > 25 {
+		t.Errorf("%d skipped, %d more:\n%s", len(sum.Skipped), sum.SkippedMore, out.String())
+	}
+	if !strings.Contains(sum.Skipped[0].Reason, "not HTTP: the server 10.9.9.9:25 spoke first (32 32 30 20 73 6d 74 70)") {
+		t.Errorf("reason %q", sum.Skipped[0].Reason)
+	}
+}

@@ -209,7 +209,11 @@ func (c *conn) skipConn(reason string) {
 	c.st, c.skip = stateSkipped, reason
 	c.buf = [2][]byte{}
 	c.chunks = [2][]int{}
-	c.s.sum.Skipped = append(c.s.sum.Skipped, Skip{Conn: c.id, Flow: c.flow(), Reason: reason})
+	if len(c.s.sum.Skipped) < maxSkippedKept {
+		c.s.sum.Skipped = append(c.s.sum.Skipped, Skip{Conn: c.id, Flow: c.flow(), Reason: reason})
+	} else {
+		c.s.sum.SkippedMore++
+	}
 }
 
 // loseAt handles bytes of direction d missing before the data now

@@ -16,8 +16,10 @@ type Summary struct {
 	// Connections are the WebSocket connections imported, in the order
 	// of their conn ids.
 	Connections []ConnSummary
-	// Skipped are the TCP connections not imported, with the reason.
-	Skipped []Skip
+	// Skipped are the TCP connections not imported, with the reason (the
+	// first maxSkippedKept; SkippedMore counts the others).
+	Skipped     []Skip
+	SkippedMore int64
 	// Warnings are about the capture itself (damaged packets,
 	// unsupported link types); Cut is set when the file ends inside a
 	// packet.
@@ -30,6 +32,9 @@ type Summary struct {
 
 	warned map[string]int
 }
+
+// maxSkippedKept bounds the skipped connections a Summary lists.
+const maxSkippedKept = 1000
 
 // maxSkippedShown bounds the skipped connections WriteText lists.
 const maxSkippedShown = 20
@@ -98,7 +103,7 @@ func (s *Summary) WriteText(w io.Writer) {
 	if refused > 0 {
 		fmt.Fprintf(w, ", %s", plural(int64(refused), "refused upgrade"))
 	}
-	fmt.Fprintf(w, ", %s skipped\n", plural(int64(len(s.Skipped)), "TCP connection"))
+	fmt.Fprintf(w, ", %s skipped\n", plural(int64(len(s.Skipped))+s.SkippedMore, "TCP connection"))
 	for _, c := range s.Connections {
 		rec := ""
 		if c.Recovered {
@@ -129,7 +134,7 @@ func (s *Summary) WriteText(w io.Writer) {
 	}
 	for i, k := range s.Skipped {
 		if i == maxSkippedShown {
-			fmt.Fprintf(w, "  … and %d more TCP connections skipped\n", len(s.Skipped)-i)
+			fmt.Fprintf(w, "  … and %d more TCP connections skipped\n", int64(len(s.Skipped)-i)+s.SkippedMore)
 			break
 		}
 		id := ""
