@@ -568,3 +568,39 @@ func TestManySkipped(t *testing.T) {
 		t.Errorf("reason %q", sum.Skipped[0].Reason)
 	}
 }
+
+// Plain HTTP exchanges are http records like the proxy's: redacted
+// headers and bodies, durations; a body that ends with the connection.
+func TestPlainHTTP(t *testing.T) {
+	recs, sum := importFixture(t, "tls-http.pcap")
+	var h []*trace.Record
+	for _, r := range recs {
+		if r.Kind == trace.KindHTTP && strings.HasPrefix(r.Conn, "h") {
+			h = append(h, r)
+		}
+	}
+	if len(h) != 2 || sum.HTTP != 2 {
+		t.Fatalf("%d http records, summary %d", len(h), sum.HTTP)
+	}
+	if h[0].HTTP.RequestHeaders["Authorization"][0] != "[REDACTED]" || !h[0].Redacted || h[0].HTTP.Duration != time.Millisecond || h[0].HTTP.Upstream != "http://10.0.0.2:80" {
+		t.Errorf("h1 %+v", h[0].HTTP)
+	}
+	if b := h[1].HTTP.RequestBody; b == nil || string(b.Data) != `{"name":"a","api_key":"[REDACTED]"}` || b.Size != 28 {
+		t.Errorf("h2 request body %+v", b)
+	}
+
+	c := pcapgen.NewConn("10.0.0.1:11", "10.0.0.2:12", t0, pcapgen.Ethernet)
+	c.Handshake()
+	c.Send(true, []byte("GET /old HTTP/1.0\r\n\r\n"))
+	c.Send(false, []byte("HTTP/1.0 200 OK\r\n\r\nuntil the end"))
+	c.Close(false)
+	var b bytes.Buffer
+	pcapgen.WritePcap(&b, pcapgen.Ethernet, false, c.Packets)
+	recs, _, err := readAll(t, "old", b.Bytes(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].HTTP == nil || recs[0].HTTP.ResponseBody == nil || string(recs[0].HTTP.ResponseBody.Data) != "until the end" {
+		t.Fatalf("records %+v", recs)
+	}
+}

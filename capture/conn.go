@@ -24,14 +24,15 @@ import (
 type state uint8
 
 const (
-	stateNew      state = iota // no payload seen yet
-	stateRequest               // reading the client's HTTP request head
-	stateResponse              // reading the server's response head
-	stateRefusal               // reading a refused upgrade's body
-	stateOpen                  // WebSocket frames through the tap
-	stateRecover               // no handshake: looking for frame boundaries
-	stateSkipped               // not imported (reason in skip)
-	stateDone                  // finished
+	stateNew          state = iota // no payload seen yet
+	stateRequest                   // reading the client's HTTP request head
+	stateResponse                  // reading the server's response head
+	stateRefusal                   // reading a refused upgrade's body
+	stateHTTPResponse              // reading the answer to a plain HTTP request
+	stateOpen                      // WebSocket frames through the tap
+	stateRecover                   // no handshake: looking for frame boundaries
+	stateSkipped                   // not imported (reason in skip)
+	stateDone                      // finished
 )
 
 // errCaptureEnded ends the streams still open when the capture ends.
@@ -64,6 +65,7 @@ type conn struct {
 	resp        *http.Response
 	respT       time.Time
 	bodyWant    int64
+	x           *exchange // plain HTTP exchange awaiting its response
 	tc          *tap.Conn
 	recovered   bool
 	rec         [2]recovery
@@ -306,6 +308,8 @@ func (c *conn) advance(t time.Time) {
 			c.readResponse(t)
 		case stateRefusal:
 			c.readRefusal(t, false)
+		case stateHTTPResponse:
+			c.readPlainResponse(t, false)
 		case stateRecover:
 			c.tryRecover()
 		case stateOpen:
@@ -336,7 +340,7 @@ func (c *conn) readRequest(t time.Time) {
 		return
 	}
 	if !headerHasToken(req.Header, "Upgrade", "websocket") {
-		c.skipConn(fmt.Sprintf("plain HTTP request %s %s, not a WebSocket upgrade", req.Method, truncate(req.RequestURI, 80)))
+		c.readPlainRequest(t)
 		return
 	}
 	req.RemoteAddr = c.addr[c.client]
@@ -441,6 +445,11 @@ func (c *conn) endDir(d int, t time.Time) {
 		if d != c.client {
 			c.readRefusal(t, true)
 		}
+	case stateHTTPResponse:
+		if d != c.client {
+			c.readPlainResponse(t, true)
+			c.advance(t)
+		}
 	}
 }
 
@@ -468,8 +477,15 @@ func (c *conn) finish(t time.Time, atEnd bool) {
 		c.tc = nil
 	case stateRefusal:
 		c.readRefusal(t, true)
+	case stateHTTPResponse:
+		c.readPlainResponse(t, true)
+		if c.st == stateHTTPResponse {
+			c.skipConn(fmt.Sprintf("HTTP request %s %s got no response in the capture", c.x.req.Method, truncate(c.x.req.RequestURI, 80)))
+		}
 	case stateRequest:
-		c.skipConn("the capture ends inside the HTTP request head")
+		if len(c.buf[c.client]) > 0 {
+			c.skipConn("the capture ends inside an HTTP request")
+		}
 	case stateResponse:
 		c.skipConn(fmt.Sprintf("upgrade request %s got no response in the capture", truncate(c.url, 80)))
 	case stateRecover:

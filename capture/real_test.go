@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -156,6 +157,23 @@ func TestProxySessionCapture(t *testing.T) {
 			}
 		}
 		return m
+	}
+	// The plain HTTP request beside the sockets is the same http record.
+	https := func(rs []*trace.Record) []string {
+		var out []string
+		for _, x := range rs {
+			if x.Kind == trace.KindHTTP {
+				body := ""
+				if x.HTTP.ResponseBody != nil {
+					body = string(x.HTTP.ResponseBody.Data)
+				}
+				out = append(out, fmt.Sprintf("%s %s %s %d %s", x.Conn, x.HTTP.Method, x.HTTP.URL, x.HTTP.Status, body))
+			}
+		}
+		return out
+	}
+	if g, w := https(recs), https(proxied); len(w) != 1 || fmt.Sprint(g) != fmt.Sprint(w) {
+		t.Errorf("http records: imported %q, proxy %q", g, w)
 	}
 	gu, wu := urls(recs), urls(proxied)
 	if len(wu) < 4 || len(gu) != len(wu) {

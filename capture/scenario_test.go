@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -102,6 +103,19 @@ func checkScenario(t *testing.T, s pcapgen.Scenario, data []byte) {
 		if !found {
 			t.Errorf("%s: nothing skipped for %q; skipped: %+v", s.File, k, sum.Skipped)
 		}
+	}
+	var https []string
+	for _, r := range recs {
+		if r.Kind == trace.KindHTTP {
+			body := ""
+			if r.HTTP.ResponseBody != nil {
+				body = string(r.HTTP.ResponseBody.Data)
+			}
+			https = append(https, fmt.Sprintf("%s %s %s %d %s", r.Conn, r.HTTP.Method, r.HTTP.URL, r.HTTP.Status, body))
+		}
+	}
+	if fmt.Sprint(https) != fmt.Sprint(s.HTTP) {
+		t.Errorf("%s: http records\n got %q\nwant %q", s.File, https, s.HTTP)
 	}
 	// Records are numbered from 1 in order, and stamped with packet times
 	// that never go before the capture's start.

@@ -61,13 +61,14 @@ type Source struct {
 	dec  *decoder
 	asm  *reassembly.Assembler
 
-	pkt    Packet
-	ctx    packetContext
-	out    []*trace.Record
-	head   int
-	n      int64   // last record number given
-	nextID int     // last connection number given
-	conns  []*conn // connections not finished yet, in creation order
+	pkt      Packet
+	ctx      packetContext
+	out      []*trace.Record
+	head     int
+	n        int64   // last record number given
+	nextID   int     // last WebSocket connection number given (c1, …)
+	nextHTTP int     // last plain HTTP exchange number given (h1, …)
+	conns    []*conn // connections not finished yet, in creation order
 	// finished summarises connections finished and forgotten.
 	finished []ConnSummary
 	done     bool

@@ -16,6 +16,8 @@ type Summary struct {
 	// Connections are the WebSocket connections imported, in the order
 	// of their conn ids.
 	Connections []ConnSummary
+	// HTTP counts the plain HTTP exchanges recorded (http records h1, …).
+	HTTP int
 	// Skipped are the TCP connections not imported, with the reason (the
 	// first maxSkippedKept; SkippedMore counts the others).
 	Skipped     []Skip
@@ -102,6 +104,9 @@ func (s *Summary) WriteText(w io.Writer) {
 		plural(int64(len(s.Connections)-refused), "WebSocket connection"))
 	if refused > 0 {
 		fmt.Fprintf(w, ", %s", plural(int64(refused), "refused upgrade"))
+	}
+	if s.HTTP > 0 {
+		fmt.Fprintf(w, ", %s", plural(int64(s.HTTP), "plain HTTP exchange"))
 	}
 	fmt.Fprintf(w, ", %s skipped\n", plural(int64(len(s.Skipped))+s.SkippedMore, "TCP connection"))
 	for _, c := range s.Connections {

@@ -32,6 +32,9 @@ type Scenario struct {
 	Errors []string
 	// Skipped are substrings of the summary's skip reasons.
 	Skipped []string
+	// HTTP are the http records expected, in order, as
+	// "conn method url status response-body".
+	HTTP []string
 	// Write writes the capture.
 	Write func(w io.Writer) error
 }
@@ -287,7 +290,8 @@ func midSession() Scenario {
 }
 
 func tlsAndHTTP() Scenario {
-	// A TLS connection, a plain HTTP request, and a refused upgrade.
+	// A TLS connection; a keep-alive connection with two plain requests
+	// and then an upgrade; a refused upgrade.
 	t := NewConn("10.0.0.1:40011", "10.0.0.2:443", t0, Ethernet)
 	t.Handshake()
 	hello := []byte{0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0x00, 0x00, 0x3c, 0x03, 0x03}
@@ -296,15 +300,34 @@ func tlsAndHTTP() Scenario {
 	t.Close(true)
 	h := NewConn("10.0.0.1:40012", "10.0.0.2:80", t0.Add(100*time.Millisecond), Ethernet)
 	h.Handshake()
-	h.Send(true, []byte("GET /v1/environments?onlineOnly=true HTTP/1.1\r\nHost: x\r\n\r\n"))
-	h.Send(false, []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"))
-	h.Close(true)
+	h.Send(true, []byte("GET /v1/environments?onlineOnly=true HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok-1\r\n\r\n"))
+	list := `{"connections":[],"hasNextPage":false}`
+	h.Send(false, []byte(fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(list), list)))
+	post := `{"name":"a","api_key":"k-9"}`
+	h.Send(true, []byte(fmt.Sprintf("POST /v1/things HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(post), post)))
+	h.Send(false, []byte("HTTP/1.1 100 Continue\r\n\r\n"))
+	chunked := "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
+	for _, c := range []string{`{"id":`, `"t1"`, `}`} {
+		chunked += fmt.Sprintf("%x\r\n%s\r\n", len(c), c)
+	}
+	h.Send(false, []byte(chunked+"0\r\n\r\n"))
+	s := &session{c: h, id: "c1"}
+	h.Send(true, UpgradeRequest("10.0.0.2", "/v1/environments/conn-1/status/ws?channel=control"))
+	h.Send(false, UpgradeResponse())
+	h.Send(true, s.msg(true, `{"type":"ping"}`))
+	s.closeBoth(1000, "")
 	r := NewConn("10.0.0.1:40013", "10.0.0.2:80", t0.Add(200*time.Millisecond), Ethernet)
 	r.Handshake()
 	r.Send(true, UpgradeRequest("10.0.0.2", "/v1/environments/nope/status/ws?token=abc"))
 	r.Send(false, []byte("HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: 25\r\n\r\n{\"error\":\"unauthorized\"}\n"))
 	r.Close(false)
-	return Scenario{File: "tls-http.pcap", About: "a TLS connection (skipped), a plain HTTP request (skipped), an upgrade refused with 401 (an http record)",
-		Skipped: []string{"TLS", "plain HTTP request GET /v1/environments?onlineOnly=true"},
-		Write:   writePcap(Ethernet, false, t, h, r)}
+	return Scenario{File: "tls-http.pcap", About: "a TLS connection (skipped); a keep-alive connection with two plain HTTP requests (a 100 Continue, a chunked answer) and then an upgrade; an upgrade refused with 401 (an http record)",
+		Frames:  s.wants,
+		Skipped: []string{"TLS (record type 0x16, version 3.1) from 10.0.0.1:40011"},
+		HTTP: []string{
+			`h1 GET /v1/environments?onlineOnly=true 200 {"connections":[],"hasNextPage":false}`,
+			`h2 POST /v1/things 201 {"id":"t1"}`,
+			`c2 GET /v1/environments/nope/status/ws?token=%5BREDACTED%5D 401 {"error":"unauthorized"}` + "\n",
+		},
+		Write: writePcap(Ethernet, false, t, h, r)}
 }
