@@ -66,6 +66,7 @@ type conn struct {
 	respT       time.Time
 	bodyWant    int64
 	x           *exchange // plain HTTP exchange awaiting its response
+	framing     framing   // what its response's head says of the body
 	tc          *tap.Conn
 	recovered   bool
 	rec         [2]recovery

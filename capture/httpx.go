@@ -105,17 +105,19 @@ func (c *conn) readPlainRequest(t time.Time) {
 }
 
 // readPlainResponse reads the answer to the pending exchange and records
-// it; the connection then waits for its next request.
+// it; the connection then waits for its next request. The response head
+// says how the body is framed, so the bytes are parsed once, when the
+// body is complete.
 func (c *conn) readPlainResponse(t time.Time, ended bool) {
 	sd := 1 - c.client
 	for {
 		b := c.buf[sd]
-		resp, body, p := readHTTPResponse(b, c.x.req, ended)
-		switch {
-		case p.err != nil:
-			c.skipConn(fmt.Sprintf("bad HTTP response from %s to %s %s: %v", c.addr[sd], c.x.req.Method, truncate(c.x.req.RequestURI, 80), p.err))
+		end, ok, err := c.responseEnd(b, ended)
+		if err != nil {
+			c.skipConn(fmt.Sprintf("bad HTTP response from %s to %s %s: %v", c.addr[sd], c.x.req.Method, truncate(c.x.req.RequestURI, 80), err))
 			return
-		case !p.complete:
+		}
+		if !ok {
 			if len(b) > maxHTTPMessage {
 				c.skipConn(fmt.Sprintf("HTTP response from %s over %d bytes", c.addr[sd], maxHTTPMessage))
 			} else if ended {
@@ -123,7 +125,13 @@ func (c *conn) readPlainResponse(t time.Time, ended bool) {
 			}
 			return
 		}
-		c.buf[sd] = b[p.n:]
+		resp, body, p := readHTTPResponse(b[:end], c.x.req, true)
+		if p.err != nil || !p.complete {
+			c.skipConn(fmt.Sprintf("bad HTTP response from %s to %s %s: %v", c.addr[sd], c.x.req.Method, truncate(c.x.req.RequestURI, 80), p.err))
+			return
+		}
+		c.buf[sd] = b[end:]
+		c.framing = framing{}
 		if resp.StatusCode >= 100 && resp.StatusCode < 200 {
 			continue // 100 Continue and the like: the answer follows
 		}
@@ -132,6 +140,75 @@ func (c *conn) readPlainResponse(t time.Time, ended bool) {
 		c.x = nil
 		c.st = stateRequest
 		return
+	}
+}
+
+// framing is what a response head says of its body, kept while the body
+// arrives.
+type framing struct {
+	head    int   // length of the head, 0 until it is read
+	length  int64 // body length; -1 chunked, -2 until the connection ends
+	scanned int   // chunked: offset after the chunks seen whole
+}
+
+// responseEnd returns where the response at the start of b ends, once
+// all of it is there.
+func (c *conn) responseEnd(b []byte, ended bool) (int, bool, error) {
+	f := &c.framing
+	if f.head == 0 {
+		i := bytes.Index(b, []byte("\r\n\r\n"))
+		if i < 0 {
+			return 0, false, nil
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(b[:i+4])), c.x.req)
+		if err != nil {
+			return 0, false, err
+		}
+		*f = framing{head: i + 4, length: resp.ContentLength, scanned: i + 4}
+		switch {
+		case resp.StatusCode >= 100 && resp.StatusCode < 200, resp.Body == http.NoBody:
+			f.length = 0
+		case len(resp.TransferEncoding) > 0:
+			f.length = -1
+		case resp.ContentLength < 0:
+			f.length = -2
+		}
+	}
+	switch {
+	case f.length >= 0:
+		end := int64(f.head) + f.length
+		return int(end), int64(len(b)) >= end, nil
+	case f.length == -2:
+		return len(b), ended, nil
+	}
+	// Chunked: walk the chunks that are complete.
+	for {
+		rest := b[f.scanned:]
+		nl := bytes.Index(rest, []byte("\r\n"))
+		if nl < 0 {
+			return 0, false, nil
+		}
+		line := rest[:nl]
+		if i := bytes.IndexByte(line, ';'); i >= 0 {
+			line = line[:i]
+		}
+		size, err := strconv.ParseInt(string(bytes.TrimSpace(line)), 16, 64)
+		if err != nil || size < 0 {
+			return 0, false, fmt.Errorf("bad chunk size %q", truncate(string(line), 20))
+		}
+		if size == 0 {
+			// Trailers, then an empty line.
+			t := bytes.Index(rest[nl:], []byte("\r\n\r\n"))
+			if t < 0 {
+				return 0, false, nil
+			}
+			return f.scanned + nl + t + 4, true, nil
+		}
+		next := int64(nl) + 2 + size + 2
+		if int64(len(rest)) < next {
+			return 0, false, nil
+		}
+		f.scanned += int(next)
 	}
 }
 
