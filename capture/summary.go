@@ -120,10 +120,10 @@ func (s *Summary) WriteText(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  %-4s %s → %s %s%s\n", c.Conn, c.Client, c.Server, url, rec)
 		if !c.Refused {
-			fmt.Fprintf(w, "       client: %d frames, %s payload, %s on the wire; server: %d frames, %s payload, %s on the wire",
-				c.Frames[0], humanBytes(c.PayloadBytes[0]), humanBytes(c.WireBytes[0]), c.Frames[1], humanBytes(c.PayloadBytes[1]), humanBytes(c.WireBytes[1]))
+			fmt.Fprintf(w, "       client: %s, %s payload, %s on the wire; server: %s, %s payload, %s on the wire",
+				plural(c.Frames[0], "frame"), humanBytes(c.PayloadBytes[0]), humanBytes(c.WireBytes[0]), plural(c.Frames[1], "frame"), humanBytes(c.PayloadBytes[1]), humanBytes(c.WireBytes[1]))
 			if c.Errors > 0 {
-				fmt.Fprintf(w, "; %d error records", c.Errors)
+				fmt.Fprintf(w, "; %s", plural(int64(c.Errors), "error record"))
 			}
 			fmt.Fprintln(w)
 		}
