@@ -188,6 +188,12 @@ func (s *Source) step() {
 	} else if !s.pkt.Time.Before(s.flushAt) {
 		s.flushAt = s.pkt.Time.Add(time.Second)
 		s.held(func() { s.asm.FlushWithOptions(reassembly.FlushOptions{T: s.pkt.Time.Add(-s.opts.LostAfter)}) })
+		if s.dec.defrag != nil {
+			// IPv4 fragments whose datagram never completes are dropped
+			// after the reassembly timeout receivers use (RFC 791: 15 s
+			// at least; Linux 30 s), in capture time.
+			s.dec.defrag.DiscardOlderThan(s.pkt.Time.Add(-30 * time.Second))
+		}
 	}
 }
 
