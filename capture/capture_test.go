@@ -604,3 +604,77 @@ func TestPlainHTTP(t *testing.T) {
 		t.Fatalf("records %+v", recs)
 	}
 }
+
+// HTTP messages cut into tiny segments (heads, chunk lines and bodies
+// across segment boundaries) give the same records.
+func TestPlainHTTPTinySegments(t *testing.T) {
+	for _, mss := range []int{1, 3, 7, 40} {
+		c := pcapgen.NewConn("10.0.0.1:21", "10.0.0.2:22", t0, pcapgen.Ethernet)
+		c.MSS = mss
+		c.Handshake()
+		post := `{"k":"v","password":"p"}`
+		c.Send(true, []byte(fmt.Sprintf("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(post), post)))
+		c.Send(false, []byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nTrailer: x\r\n\r\n"))
+		c.Send(true, []byte("GET /b HTTP/1.1\r\nHost: x\r\n\r\n"))
+		c.Send(false, []byte("HTTP/1.1 204 No Content\r\n\r\n"))
+		c.Send(true, pcapgen.UpgradeRequest("x", "/ws"))
+		c.Send(false, pcapgen.UpgradeResponse())
+		c.Send(false, text(false, "hello"))
+		c.Close(true)
+		var b bytes.Buffer
+		pcapgen.WritePcap(&b, pcapgen.Ethernet, false, c.Packets)
+		recs, sum, err := readAll(t, "tiny", b.Bytes(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range recs {
+			switch r.Kind {
+			case trace.KindHTTP:
+				s := fmt.Sprintf("%s %s %s %d", r.Conn, r.HTTP.Method, r.HTTP.URL, r.HTTP.Status)
+				if r.HTTP.RequestBody != nil {
+					s += " req=" + string(r.HTTP.RequestBody.Data)
+				}
+				if r.HTTP.ResponseBody != nil {
+					s += " resp=" + string(r.HTTP.ResponseBody.Data)
+				}
+				got = append(got, s)
+			case trace.KindFrame:
+				got = append(got, r.Conn+" "+string(r.Payload))
+			}
+		}
+		want := []string{`h1 POST /a 200 req={"k":"v","password":"[REDACTED]"} resp=abcde`, "h2 GET /b 204", "c1 hello"}
+		if fmt.Sprint(got) != fmt.Sprint(want) || len(sum.Skipped) != 0 {
+			t.Errorf("mss %d:\n got %q\nwant %q\nskipped %+v", mss, got, want, sum.Skipped)
+		}
+	}
+}
+
+func TestChain(t *testing.T) {
+	f := func(client bool, op wsframe.Opcode, fin bool, p string) []byte {
+		return pcapgen.Frame(client, fin, op, false, []byte(p), key)
+	}
+	cat := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+	for _, c := range []struct {
+		name   string
+		b      []byte
+		res    chainResult
+		masked bool
+	}{
+		{"one text frame", f(true, wsframe.OpText, true, "hi"), chainValid, true},
+		{"two server frames", cat(f(false, wsframe.OpText, true, "a"), f(false, wsframe.OpPing, true, "")), chainValid, false},
+		{"fragments with a ping", cat(f(false, wsframe.OpText, false, "a"), f(false, wsframe.OpPing, true, ""), f(false, wsframe.OpContinuation, true, "b")), chainValid, false},
+		{"half a frame", f(true, wsframe.OpText, true, "hello")[:5], chainUndecided, false},
+		{"continuation first", f(false, wsframe.OpContinuation, true, "x"), chainInvalid, false},
+		{"mixed masking", cat(f(false, wsframe.OpText, true, "a"), f(true, wsframe.OpText, true, "b")), chainInvalid, false},
+		{"JSON text", []byte(`{"type":"x"}`), chainInvalid, false},
+		{"fragmented ping", f(false, wsframe.OpPing, false, ""), chainInvalid, false},
+		{"lone frame, not UTF-8", f(false, wsframe.OpText, true, "\xff\xfe"), chainInvalid, false},
+		{"non-minimal length", []byte{0x81, 126, 0, 1, 'x'}, chainInvalid, false},
+	} {
+		res, masked, _ := chain(c.b, 1<<20)
+		if res != c.res || (res == chainValid && masked != c.masked) {
+			t.Errorf("%s: %v masked %v, want %v %v", c.name, res, masked, c.res, c.masked)
+		}
+	}
+}

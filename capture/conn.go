@@ -249,10 +249,22 @@ func (c *conn) data(d int, t time.Time, b []byte) {
 			return
 		}
 	case stateNew:
-		c.classify(d, t, b)
-		if c.st != stateRequest && c.st != stateRecover {
+		// The first bytes, as many as it takes to tell what they are.
+		c.buf[d] = append(c.buf[d], b...)
+		if undecided(c.buf[d]) {
 			return
 		}
+		c.classify(d, c.buf[d])
+		switch c.st {
+		case stateRecover:
+			c.chunks[d] = append(c.chunks[d][:0], 0)
+			c.rec[d].chunkT = append(c.rec[d].chunkT[:0], t)
+		case stateRequest:
+		default:
+			return
+		}
+		c.advance(t)
+		return
 	}
 	// Handshake and recovery work on buffered bytes (a copy: the
 	// assembler reuses its buffers).
@@ -275,7 +287,7 @@ func (c *conn) feed(d int, t time.Time, b []byte) {
 // classify looks at the first bytes of a connection: an HTTP request
 // (the sender is the client), TLS, or something else (a capture started
 // mid-session, or not WebSocket at all).
-func (c *conn) classify(d int, t time.Time, b []byte) {
+func (c *conn) classify(d int, b []byte) {
 	switch {
 	case isTLS(b):
 		c.client = c.syn
@@ -512,7 +524,21 @@ var methods = []string{"GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", 
 
 func looksLikeRequest(b []byte) bool {
 	for _, m := range methods {
-		if len(b) >= len(m) && string(b[:len(m)]) == m || len(b) < len(m) && string(b) == m[:len(b)] && len(b) >= 3 {
+		if bytes.HasPrefix(b, []byte(m)) {
+			return true
+		}
+	}
+	return false
+}
+
+// undecided reports first bytes too few to classify: a proper prefix of
+// a request line, a response line or a TLS record header.
+func undecided(b []byte) bool {
+	if len(b) < 3 && len(b) > 0 && b[0] >= 0x14 && b[0] <= 0x17 {
+		return true
+	}
+	for _, m := range append(methods, "HTTP/1.") {
+		if len(b) < len(m) && bytes.HasPrefix([]byte(m), b) {
 			return true
 		}
 	}
