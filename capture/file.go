@@ -126,7 +126,8 @@ func (c *countingReader) Read(p []byte) (int, error) {
 type PacketReader struct {
 	name   string
 	format Format
-	cr     *countingReader
+	cr     *countingReader // bytes of the capture (decompressed)
+	file   *countingReader // bytes of the file
 	pcap   *pcapgo.Reader
 	ng     *pcapgo.NgReader
 	link   layers.LinkType // pcap only
@@ -156,7 +157,8 @@ func OpenFile(path string) (*PacketReader, error) {
 // returns a *NotCaptureError when rd does not start like a capture and a
 // *CutError when it ends inside the file header.
 func NewPacketReader(rd io.Reader, name string) (*PacketReader, error) {
-	br := bufio.NewReaderSize(rd, 64<<10)
+	file := &countingReader{r: rd}
+	br := bufio.NewReaderSize(file, 64<<10)
 	start, err := br.Peek(8)
 	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -175,7 +177,7 @@ func NewPacketReader(rd io.Reader, name string) (*PacketReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &PacketReader{name: name, format: format, cr: &countingReader{r: br}}
+	r := &PacketReader{name: name, format: format, cr: &countingReader{r: br}, file: file}
 	switch format {
 	case FormatPcap:
 		r.pcap, err = pcapgo.NewReader(r.cr)
@@ -201,10 +203,9 @@ func (r *PacketReader) Format() Format { return r.format }
 // Name returns the name the reader was opened with.
 func (r *PacketReader) Name() string { return r.name }
 
-// BytesRead returns how many bytes of the capture have been consumed so
-// far (including read-ahead; uncompressed bytes for a gzip file), for
-// progress reports.
-func (r *PacketReader) BytesRead() int64 { return r.cr.n }
+// BytesRead returns how many bytes of the file have been consumed so far
+// (including read-ahead), for progress reports.
+func (r *PacketReader) BytesRead() int64 { return r.file.n }
 
 // Next reads the next packet. It returns io.EOF at the clean end of the
 // file, a *CutError when the file ends inside a packet, and another error
