@@ -678,3 +678,36 @@ func TestChain(t *testing.T) {
 		}
 	}
 }
+
+// Ethernet padding after short IP packets is not stream data.
+func TestEthernetPadding(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		cl, sv := "10.0.0.1:31", "10.0.0.2:32"
+		if v6 {
+			cl, sv = "[fd00::1]:31", "[fd00::2]:32"
+		}
+		c := pcapgen.NewConn(cl, sv, t0, pcapgen.Ethernet)
+		c.Handshake()
+		c.Send(true, pcapgen.UpgradeRequest("h", "/ws"))
+		c.Send(false, pcapgen.UpgradeResponse())
+		c.Send(false, text(false, "a"))
+		c.Send(true, text(true, "b"))
+		for i := range c.Packets {
+			c.Packets[i].Data = append(c.Packets[i].Data, make([]byte, 18)...)
+		}
+		var b bytes.Buffer
+		pcapgen.WritePcap(&b, pcapgen.Ethernet, false, c.Packets)
+		recs, _, err := readAll(t, "pad", b.Bytes(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fr := framesOf(recs); len(fr) != 2 || fr[0].Payload != "a" || fr[1].Payload != "b" {
+			t.Errorf("v6 %v: frames %+v", v6, fr)
+		}
+		for _, r := range recs {
+			if r.Kind == trace.KindError && !strings.Contains(r.Message, "the capture ended") {
+				t.Errorf("v6 %v: %s", v6, r.Message)
+			}
+		}
+	}
+}
