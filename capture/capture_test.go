@@ -277,6 +277,16 @@ func TestImportFiles(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", w, out.String())
 		}
 	}
+	keep := ImportOptions{Out: filepath.Join(dir, "kept.jsonl"), Now: now}
+	keep.Redact.Keep = true
+	if _, err := Import(filepath.Join("..", "traces", "captures", "basic.pcap"), keep); err != nil {
+		t.Fatal(err)
+	}
+	if kr, err := recorder.Open(keep.Out); err != nil || kr.Header().Secrets != "kept" {
+		t.Errorf("-keep-secrets trace: %v", err)
+	} else {
+		kr.Close()
+	}
 	cp := filepath.Join(dir, "same.pcap")
 	data, _ := os.ReadFile(src)
 	os.WriteFile(cp, data, 0o600)
