@@ -19,11 +19,8 @@ type recording struct {
 	rot *recorder.Rotator
 }
 
-func newRecording(out string, rotate int64, keepSecrets bool, source string, stderr io.Writer) (*recording, error) {
-	path, err := tracePath(out, time.Now())
-	if err != nil {
-		return nil, err
-	}
+// newRecording creates the trace file path (planned by cli.PlanOut).
+func newRecording(path string, rotate int64, keepSecrets bool, source string, stderr io.Writer) (*recording, error) {
 	hdr := trace.NewHeader("wsproxy", version, source, time.Now()).Header
 	if keepSecrets {
 		hdr.Secrets = "kept"
