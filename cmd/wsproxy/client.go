@@ -80,7 +80,7 @@ func runClientContext(ctx context.Context, args []string, stdout, stderr io.Writ
 		return fs.Usagef("want exactly one URL, e.g. http://127.0.0.1:8766")
 	}
 	c.URL = pos[0]
-	if _, err := cli.ParseURL("URL", c.URL, "http", "https", "ws", "wss"); err != nil {
+	if _, err := cli.ParseURL("URL", c.URL, "http", "ws", "https", "wss"); err != nil {
 		return fs.Usagef("%v", err)
 	}
 	tlsConf, err := cli.ClientTLS(caFile, insecure)
@@ -123,9 +123,12 @@ func runClientContext(ctx context.Context, args []string, stdout, stderr io.Writ
 	defer cancel()
 	rep, err := c.Run(runCtx, script)
 	if err != nil {
+		if strings.Contains(err.Error(), "x509:") || strings.Contains(err.Error(), "tls:") {
+			err = fmt.Errorf("%w (trust the server's certificate with -ca FILE, or skip verification with -insecure)", err)
+		}
 		fs.Errorf("%v", err)
-		if rep == nil {
-			return cli.ExitFailure
+		if rep == nil || (rep.ConnectionID == "" && rep.RequestsSent == 0) {
+			return cli.ExitFailure // nothing ran: the error line says it all
 		}
 	}
 	switch {

@@ -74,7 +74,7 @@ func (f *proxyFlags) register(fs *cli.Flags) {
 	fs.CheckerFlags(&f.checker)
 	f.level = fs.Verbosity("print findings and the summary only, not connections", "also print every frame, one line each")
 	fs.After(func() error {
-		u, err := cli.ParseURL("-upstream", f.upstream, "wss", "ws", "https", "http")
+		u, err := cli.ParseURL("-upstream", f.upstream, "ws", "wss", "http", "https")
 		if err != nil {
 			return err
 		}

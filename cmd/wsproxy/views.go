@@ -189,7 +189,6 @@ func catRecords(f *cli.Flags, paths []string, format string, color bool, keep fu
 				if buf, err = trace.AppendLine(buf[:0], r); err != nil {
 					return err
 				}
-				buf = append(buf, '\n')
 				_, err = f.Stdout().Write(buf)
 				return err
 			}

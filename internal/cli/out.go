@@ -52,7 +52,7 @@ func PlanOut(out string, mkdir bool, now time.Time) (OutPlan, error) {
 	case err == nil && st.IsDir():
 		dir = out
 	case err == nil && !IsTraceFileName(out):
-		return OutPlan{}, fmt.Errorf("-out %s: a file that is not a trace (.jsonl, .jsonl.zst or .jsonl.gz); give a directory or a trace name", out)
+		return OutPlan{}, fmt.Errorf("-out %s: a file that is not a trace (.jsonl or .jsonl.zst); give a directory or a trace name", out)
 	case err == nil && !st.Mode().IsRegular():
 		return OutPlan{}, fmt.Errorf("-out %s: not a regular file", out)
 	case err != nil && !errors.Is(err, fs.ErrNotExist):

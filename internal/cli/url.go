@@ -46,8 +46,9 @@ func alsoSchemes(more []string, raw string) string {
 // ignore (what names the flag, use says what the URL is for).
 func NoPath(what string, u *url.URL) error {
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		shown := u.Scheme + "://" + u.Host + u.Path + queryPart(u) // no query values: they may hold a token
 		return fmt.Errorf("%s %q: the path %q would be ignored: give only %s://%s (the client's path and query are passed through)",
-			what, u.Redacted(), u.Path+queryPart(u), u.Scheme, u.Host)
+			what, shown, u.Path+queryPart(u), u.Scheme, u.Host)
 	}
 	return nil
 }

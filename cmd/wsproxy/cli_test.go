@@ -1,0 +1,350 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// wsproxyBin is the wsproxy binary TestMain builds.
+var wsproxyBin string
+
+const sample = "../../traces/sim-turn-approval.jsonl.zst"
+
+// wsp runs the built binary with args and the environment without
+// $LETTA_API_KEY plus env, and returns its exit code and output.
+func wsp(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(wsproxyBin, args...)
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "LETTA_API_KEY=") && !strings.HasPrefix(e, "NO_COLOR=") {
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, out.String(), errb.String()
+}
+
+func TestCLIHelpAndVersion(t *testing.T) {
+	for _, name := range []string{"proxy", "check", "replay", "show", "cat", "stats", "sim", "client", "demo"} {
+		code, out, errs := wsp(t, nil, "help", name)
+		if code != 0 || !strings.Contains(out, "usage: wsproxy") || !strings.Contains(out, "Flags:") || errs != "" {
+			t.Errorf("help %s: exit %d\nstdout:\n%s\nstderr:\n%s", name, code, out, errs)
+		}
+		code, out2, _ := wsp(t, nil, name, "-h")
+		if code != 0 || out2 != out {
+			t.Errorf("%s -h: exit %d, differs from help %s:\n%s", name, code, name, out2)
+		}
+	}
+	if code, _, errs := wsp(t, nil, "help", "nope"); code != 2 || !strings.Contains(errs, `unknown command "nope"`) {
+		t.Errorf("help nope: exit %d %s", code, errs)
+	}
+	if code, _, errs := wsp(t, nil, "nope"); code != 2 || !strings.Contains(errs, `unknown command "nope"`) {
+		t.Errorf("nope: exit %d %s", code, errs)
+	}
+	for _, args := range [][]string{{"version"}, {"-version"}} {
+		code, out, _ := wsp(t, nil, args...)
+		if code != 0 || !strings.HasPrefix(out, "wsproxy "+version+"\n") || !strings.Contains(out, "go1.") {
+			t.Errorf("%v: exit %d: %s", args, code, out)
+		}
+	}
+	code, out, _ := wsp(t, nil, "help")
+	for _, c := range commands() {
+		if !strings.Contains(out, "  "+c.name+" ") {
+			t.Errorf("help does not list %s", c.name)
+		}
+	}
+	if code != 0 || !strings.Contains(out, "0 ok, 1 findings") {
+		t.Errorf("help: exit %d\n%s", code, out)
+	}
+}
+
+// TestCLIUsageErrors: every command exits 2 on a bad flag, with the error
+// and a hint naming the command.
+func TestCLIUsageErrors(t *testing.T) {
+	for _, name := range []string{"check", "replay", "show", "cat", "stats", "sim", "client", "demo"} {
+		code, out, errs := wsp(t, nil, name, "-bogus")
+		if code != 2 || out != "" || !strings.Contains(errs, "flag provided but not defined: -bogus") ||
+			!strings.Contains(errs, "run 'wsproxy "+name+" -h' for help") {
+			t.Errorf("%s -bogus: exit %d\nstdout %q\nstderr %q", name, code, out, errs)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-bogus"}, "run 'wsproxy -h' for help"},
+		{[]string{"check", sample, "-format", "yaml"}, `invalid value "yaml" for flag -format: want text, json or junit`},
+		{[]string{"check", sample, "-disable", "no-such-rule"}, `unknown rule "no-such-rule"`},
+		{[]string{"check"}, "no TRACE_OR_DIR given"},
+		{[]string{"cat", sample, "-format", "csv"}, "want text or jsonl"},
+		{[]string{"sim", "-read-limit", "lots"}, `"lots" is not a size`},
+		{[]string{"sim", "-q", "-v"}, "-q and -v exclude each other"},
+		{[]string{"client", "127.0.0.1:8766"}, "missing scheme: use http://127.0.0.1:8766 or ws://127.0.0.1:8766"},
+		{[]string{"client", "ftp://127.0.0.1:8766"}, `scheme "ftp": want http, ws, https or wss`},
+		{[]string{"-upstream", "127.0.0.1:8766"}, "missing scheme: use ws://127.0.0.1:8766 or wss://127.0.0.1:8766"},
+		{[]string{"-upstream", "ws://127.0.0.1:8766/v1/environments"}, `the path "/v1/environments" would be ignored`},
+		{[]string{"-max-frame", "big"}, `"big" is not a size`},
+		{[]string{"replay", "-drive", "127.0.0.1:1", sample}, "missing scheme"},
+		{[]string{"show", sample + ":0"}, "LINE a positive number"},
+	} {
+		code, _, errs := wsp(t, nil, c.args...)
+		if code != 2 || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, code, errs, c.want)
+		}
+		if stutters(errs) {
+			t.Errorf("%v: stutter in %q", c.args, errs)
+		}
+	}
+}
+
+// TestCLIFlagsAfterArguments: flags may follow the arguments.
+func TestCLIFlagsAfterArguments(t *testing.T) {
+	code, out, errs := wsp(t, nil, "check", "../../traces/", "-format", "json")
+	var doc map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &doc) != nil {
+		t.Fatalf("check traces/ -format json: exit %d\n%s\n%s", code, out, errs)
+	}
+	code, out, _ = wsp(t, nil, "cat", sample, "-conn", "c2", "-format", "jsonl")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r struct{ Conn string }
+		if err := json.Unmarshal([]byte(l), &r); err != nil || r.Conn != "c2" {
+			t.Fatalf("line %q: %v", l, err)
+		}
+	}
+	// "--" ends the flags.
+	if code, _, errs := wsp(t, nil, "cat", "--", "-format"); code != 2 || !strings.Contains(errs, "open -format: no such file") {
+		t.Errorf("cat -- -format: exit %d %s", code, errs)
+	}
+}
+
+// TestCLIOutRules: -out names a file or a directory; nothing is created
+// when startup fails.
+func TestCLIOutRules(t *testing.T) {
+	dir := t.TempDir()
+	notes := filepath.Join(dir, "notes.txt")
+	os.WriteFile(notes, []byte("x"), 0o600)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	busy := ln.Addr().String()
+	for _, c := range []struct {
+		out  []string
+		want string
+	}{
+		{[]string{"-out", notes}, "a file that is not a trace"},
+		{[]string{"-out", filepath.Join(dir, "x.jsonl.gz")}, "gzip (.jsonl.gz) is read, not written"},
+		{[]string{"-out", filepath.Join(dir, "a", "b", "run.jsonl.zst")}, "does not exist (add -mkdir to create it)"},
+		{[]string{"-out", filepath.Join(dir, "a", "b")}, "does not exist (add -mkdir to create it)"},
+		// A port in use: the flags are fine, but nothing may be created.
+		{[]string{"-out", filepath.Join(dir, "new", "run.jsonl.zst"), "-mkdir", "-listen", busy}, "address already in use"},
+		{[]string{"-out", filepath.Join(dir, "newdir"), "-listen", busy}, "address already in use"},
+		{[]string{"-out", filepath.Join(dir, "run.jsonl.zst"), "-listen", busy}, "address already in use"},
+	} {
+		code, _, errs := wsp(t, nil, append([]string{"-upstream", "ws://127.0.0.1:1"}, c.out...)...)
+		if code != 2 || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.out, code, errs, c.want)
+		}
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 || ents[0].Name() != "notes.txt" {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("failed startups created %v", names)
+	}
+}
+
+func TestCLIShow(t *testing.T) {
+	code, out, errs := wsp(t, nil, "show", sample+":5")
+	if code != 0 || errs != "" {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{sample + ":5  c1 sync", "client → server", "request_id sync-c7c1456e-1",
+		"  {\n    \"type\": \"sync\",\n    \"request_id\": \"sync-c7c1456e-1\",", "139 bytes"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show :5 lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\x1b[") {
+		t.Error("colours when piped")
+	}
+	// The reply, with context on its connection.
+	code, out, _ = wsp(t, nil, "show", sample+":11", "-context", "1", "-conn", "c1")
+	if code != 0 || strings.Count(out, sample+":") != 3 || !strings.Contains(out, "▶ "+sample+":11  c1 sync_response") ||
+		!strings.Contains(out, sample+":6  c1 ping") || !strings.Contains(out, sample+":12  c1 pong") {
+		t.Errorf("show :11 -context 1 -conn c1: exit %d\n%s", code, out)
+	}
+	code, out, _ = wsp(t, nil, "show", sample+":5", "-color", "always")
+	if code != 0 || !strings.Contains(out, "\x1b[34m\"type\"\x1b[0m") {
+		t.Errorf("-color always: no coloured member names:\n%q", out)
+	}
+	if code, _, errs := wsp(t, nil, "show", sample+":9999"); code != 2 || !strings.Contains(errs, "no record at line 9999 (the trace has 172 lines)") {
+		t.Errorf(":9999: exit %d %s", code, errs)
+	}
+	if code, _, errs := wsp(t, nil, "show", sample+":7", "-conn", "c1"); code != 2 || !strings.Contains(errs, "no record of c1 at line 7") {
+		t.Errorf(":7 -conn c1: exit %d %s", code, errs)
+	}
+	if code, _, errs := wsp(t, nil, "show", "missing.jsonl.zst:3"); code != 2 || !strings.Contains(errs, "no such file") {
+		t.Errorf("missing: exit %d %s", code, errs)
+	}
+}
+
+func TestCLICat(t *testing.T) {
+	code, out, errs := wsp(t, nil, "cat", sample)
+	if code != 0 || errs != "" {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 171 { // every record but the header
+		t.Fatalf("%d lines", len(lines))
+	}
+	re := regexp.MustCompile(`^\s+5\s+0\.002235 c1\s+→ sync\s+req=sync-c7c1456e-1\s+139B  recover_approvals=true$`)
+	if !re.MatchString(lines[3]) {
+		t.Errorf("line 5: %q", lines[3])
+	}
+	if !regexp.MustCompile(`^\s+7 .* c2\s+← update_device_status\s+seq=1 ev=1\s+1412B  device_status=`).MatchString(lines[5]) {
+		t.Errorf("line 7: %q", lines[5])
+	}
+	// Every sample reads, several at once are prefixed by their file.
+	all, _ := filepath.Glob("../../traces/*.jsonl.zst")
+	code, out, errs = wsp(t, nil, append([]string{"cat"}, all...)...)
+	if code != 0 || errs != "" || !strings.Contains(out, "real-device-paired-local.jsonl.zst:") {
+		t.Errorf("all samples: exit %d %s", code, errs)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.jsonl")
+	os.WriteFile(bad, []byte("not a trace\n"), 0o600)
+	if code, _, errs := wsp(t, nil, "cat", bad); code != 2 || !strings.Contains(errs, "not a wsproxy trace") {
+		t.Errorf("bad: exit %d %s", code, errs)
+	}
+}
+
+func TestCLIStats(t *testing.T) {
+	code, out, errs := wsp(t, nil, "stats", sample, "-format", "json")
+	if code != 0 || errs != "" {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var s struct {
+		Records, Frames int64
+		Types           []struct {
+			Type, From   string
+			Count, Bytes int64
+		}
+		Latency []struct {
+			Command              string
+			Answered, Unanswered int
+			P50                  float64 `json:"p50_ms"`
+			Max                  float64 `json:"max_ms"`
+		}
+		Findings map[string]int
+	}
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, ty := range s.Types {
+		sum += ty.Count
+	}
+	if s.Records != 171 || s.Frames != 166 || sum != s.Frames {
+		t.Errorf("records %d frames %d, types add up to %d", s.Records, s.Frames, sum)
+	}
+	found := false
+	for _, l := range s.Latency {
+		if l.Command == "input" {
+			found = l.Answered == 5 && l.Unanswered == 0 && l.P50 > 0 && l.Max >= l.P50
+		}
+	}
+	if !found {
+		t.Errorf("input latency: %+v", s.Latency)
+	}
+	// Findings per rule: the faults trace has errors.
+	code, out, _ = wsp(t, nil, "stats", "../../analysis/testdata/faults.jsonl")
+	if code != 0 || !regexp.MustCompile(`findings \d+ errors`).MatchString(out) || !strings.Contains(out, "orphan-response") {
+		t.Errorf("faults stats: exit %d\n%s", code, out)
+	}
+}
+
+// TestCLITokenFromEnv: the client takes $LETTA_API_KEY when -token is not
+// given; a refused token is a connection error (exit 2) on one line.
+func TestCLITokenFromEnv(t *testing.T) {
+	sim := exec.Command(wsproxyBin, "sim", "-listen", "127.0.0.1:0", "-token", "s3cret")
+	stdout, _ := sim.StdoutPipe()
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Process.Kill()
+	sc := bufio.NewScanner(stdout)
+	if !sc.Scan() {
+		t.Fatal("sim printed nothing")
+	}
+	m := regexp.MustCompile(`http://\S+`).FindString(sc.Text())
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	code, out, errs := wsp(t, []string{"LETTA_API_KEY=s3cret"}, "client", m, "-q")
+	if code != 0 || !strings.HasPrefix(out, "PASS") {
+		t.Errorf("with $LETTA_API_KEY: exit %d\n%s\n%s", code, out, errs)
+	}
+	code, out, errs = wsp(t, []string{"LETTA_API_KEY=wrong"}, "client", m)
+	if code != 2 || out != "" || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "401") {
+		t.Errorf("wrong token: exit %d\nstdout %q\nstderr %q", code, out, errs)
+	}
+	code, _, _ = wsp(t, []string{"LETTA_API_KEY=wrong"}, "client", "-token", "s3cret", "-q", m)
+	if code != 0 {
+		t.Errorf("-token over $LETTA_API_KEY: exit %d", code)
+	}
+	sim.Process.Signal(syscall.SIGINT)
+	if err := sim.Wait(); err != nil {
+		t.Errorf("sim after SIGINT: %v", err)
+	}
+}
+
+// stutters reports a message that names the same thing twice in a row,
+// such as "wsproxy client: client: …".
+func stutters(s string) bool {
+	for _, line := range strings.Split(s, "\n") {
+		parts := strings.Split(line, ": ")
+		for i := 1; i < len(parts); i++ {
+			prev := parts[i-1][strings.LastIndexByte(parts[i-1], ' ')+1:]
+			if prev != "" && prev == parts[i] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestStutters(t *testing.T) {
+	for s, want := range map[string]bool{
+		"wsproxy client: client: GET": true, "sim: sim: listen on x": true, "wsproxy: -out x: a file": false,
+		"wsproxy check: unknown rule \"x\" in -disable (wsproxy check -rules lists them)": false,
+	} {
+		if stutters(s) != want {
+			t.Errorf("stutters(%q) = %v", s, !want)
+		}
+	}
+}
