@@ -47,6 +47,14 @@ type Cat struct {
 // NewCat returns a Cat writing to w.
 func NewCat(w io.Writer, o Options) *Cat { return &Cat{w: w, o: o} }
 
+// SetStart sets the time offsets are counted from, unless set already
+// (by default the first record written).
+func (c *Cat) SetStart(t time.Time) {
+	if c.t0.IsZero() {
+		c.t0 = t
+	}
+}
+
 // Write writes r's line (the header record is skipped).
 func (c *Cat) Write(r *trace.Record) error {
 	if r.Kind == trace.KindHeader {

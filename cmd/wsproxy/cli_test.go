@@ -348,3 +348,54 @@ func TestStutters(t *testing.T) {
 		}
 	}
 }
+
+func TestCLIGrep(t *testing.T) {
+	const files = "../../traces/sim-files-models.jsonl.zst"
+	code, out, errs := wsp(t, nil, "grep", "type:read_file from:client", files)
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if code != 0 || errs != "" || len(lines) == 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, l := range lines {
+		if !regexp.MustCompile(`^\s+\d+\s+\d+\.\d{6} c\d+\s+→ read_file\s+req=`).MatchString(l) {
+			t.Errorf("line %q", l)
+		}
+	}
+	// Findings by rule, from the checker.
+	code, out, _ = wsp(t, nil, "grep", "rule:orphan-response", "../../analysis/testdata/faults.jsonl")
+	if code != 0 || !regexp.MustCompile(`^\s+12 .* ← read_file_response\s+req=rf-9`).MatchString(out) || strings.Count(out, "\n") != 1 {
+		t.Errorf("rule:orphan-response: exit %d\n%s", code, out)
+	}
+	// A negated first term goes after -e.
+	code, out, _ = wsp(t, nil, "grep", "-e", "-type:ack -type:ping -type:pong conn:c1", sample, "-format", "jsonl")
+	if code != 0 || strings.Contains(out, `"type":"ack"`) || strings.Contains(out, `"conn":"c2"`) {
+		t.Errorf("-e: exit %d", code)
+	}
+	if code, out, _ := wsp(t, nil, "grep", "type:no_such_type", sample); code != 1 || out != "" {
+		t.Errorf("no match: exit %d %q", code, out)
+	}
+	if code, _, errs := wsp(t, nil, "grep", "typ:x", sample); code != 2 || !strings.Contains(errs, `term 1 "typ:x" at offset 0: unknown key "typ"`) {
+		t.Errorf("bad filter: exit %d %s", code, errs)
+	}
+	// -o writes a trace that reads, with the kept connections' open and
+	// close records, and checks like the original for what it kept.
+	cut := filepath.Join(t.TempDir(), "cut.jsonl.zst")
+	if code, out, errs := wsp(t, nil, "grep", "conn:c1 type:sync*", sample, "-o", cut); code != 0 || out != "" {
+		t.Fatalf("-o: exit %d %s %s", code, out, errs)
+	}
+	code, out, _ = wsp(t, nil, "cat", cut)
+	got := regexp.MustCompile(`c1\s+[·→←] (\w+)`).FindAllStringSubmatch(out, -1)
+	var types []string
+	for _, m := range got {
+		types = append(types, m[1])
+	}
+	if code != 0 || strings.Join(types, " ") != "open sync sync_response close" {
+		t.Errorf("excerpt: exit %d %v\n%s", code, types, out)
+	}
+	if st, err := os.Stat(cut); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("excerpt file: %v %v", st, err)
+	}
+	if code, _, errs := wsp(t, nil, "grep", "conn:c1", sample, "-o", filepath.Join(t.TempDir(), "cut.txt")); code != 2 || !strings.Contains(errs, "want a trace name") {
+		t.Errorf("-o cut.txt: exit %d %s", code, errs)
+	}
+}

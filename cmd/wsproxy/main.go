@@ -34,6 +34,7 @@ func commands() []command {
 		{"replay", "serve a recorded session back to a client, or drive a server with it", runReplay},
 		{"show", "print one frame (or the frames around a line) for a person", runShow},
 		{"cat", "print every record, one summary line each (or JSONL)", runCat},
+		{"grep", "print the records that match a filter (type:, from:, conn:, req:, rule:, text), or cut them into a new trace", runGrep},
 		{"stats", "counts, bytes, latencies and findings of traces", runStats},
 		{"sim", "serve a simulated Letta Code environment (relay and device) with optional faults", runSim},
 		{"client", "run the reference client's scripted session against an environment", runClient},

@@ -133,6 +133,9 @@ func runShow(args []string, stdout, stderr io.Writer) int {
 	return cli.ExitOK
 }
 
+// timeNow is when -out names are made.
+func timeNow() time.Time { return time.Now() }
+
 var errNoLine = &lineError{}
 
 type lineError struct{}
@@ -163,14 +166,31 @@ func runCat(args []string, stdout, stderr io.Writer) int {
 	if len(pos) == 0 {
 		return f.Usagef("no TRACE given")
 	}
-	return catRecords(f, pos, *format, view.ColorFor(*color, stdout, f.Getenv), func(r *trace.Record) bool {
-		return *conn == "" || r.Conn == *conn
-	})
+	paths, code := expand(f, pos)
+	if c := catRecordsBy(f, paths, *format, view.ColorFor(*color, stdout, f.Getenv), func(string) func(*trace.Record) bool {
+		return func(r *trace.Record) bool { return *conn == "" || r.Conn == *conn }
+	}); c != cli.ExitOK {
+		return c
+	}
+	return code
 }
 
-// catRecords writes the records of paths that keep selects, as summary
-// lines (format text) or JSON Lines; shared by cat and grep.
-func catRecords(f *cli.Flags, paths []string, format string, color bool, keep func(*trace.Record) bool) int {
+// expand turns directories among args into their traces; code is 2 when
+// one could not be read.
+func expand(f *cli.Flags, args []string) ([]string, int) {
+	paths, errs := analysis.ExpandPaths(args)
+	for _, err := range errs {
+		f.Errorf("%v", err)
+	}
+	if len(errs) > 0 {
+		return paths, cli.ExitFailure
+	}
+	return paths, cli.ExitOK
+}
+
+// catRecordsBy writes the records of paths that keep(path) selects, as
+// summary lines (format text) or JSON Lines; shared by cat and grep.
+func catRecordsBy(f *cli.Flags, paths []string, format string, color bool, keepIn func(path string) func(*trace.Record) bool) int {
 	code := cli.ExitOK
 	multi := len(paths) > 1
 	var buf []byte
@@ -180,8 +200,13 @@ func catRecords(f *cli.Flags, paths []string, format string, color bool, keep fu
 			o.File = path
 		}
 		lines := view.NewCat(f.Stdout(), o)
+		keep := keepIn(path)
 		res, err := view.Read(path, func(r *trace.Record) error {
-			if r.Kind == trace.KindHeader || !keep(r) {
+			if r.Kind == trace.KindHeader {
+				return nil
+			}
+			lines.SetStart(r.T) // offsets from the trace's first record, not the first shown
+			if !keep(r) {
 				return nil
 			}
 			if format == "jsonl" {
