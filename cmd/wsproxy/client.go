@@ -38,7 +38,7 @@ Examples:
   wsproxy client -ca proxy-cert.pem https://127.0.0.1:8765`
 
 func runClient(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signalContext()
+	ctx, _, stop := signalContext(stderr)
 	defer stop()
 	return runClientContext(ctx, args, stdout, stderr)
 }

@@ -4,17 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/lettadev/wsproxy/analysis"
 	"github.com/lettadev/wsproxy/client"
 	"github.com/lettadev/wsproxy/internal/cli"
+	"github.com/lettadev/wsproxy/pipeline"
 	"github.com/lettadev/wsproxy/proxy"
 	"github.com/lettadev/wsproxy/sim"
-	"github.com/lettadev/wsproxy/trace"
 )
 
 const demoUsage = `usage: wsproxy demo [flags]
@@ -64,7 +62,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 			return fs.Usagef("%v", err)
 		}
 	}
-	ctx, stop := signalContext()
+	ctx, _, stop := signalContext(stderr)
 	defer stop()
 	return demo(ctx, demoConfig{out: plan, faults: *faulty, seed: *seed, dialect: d, single: *single, level: level, script: script}, stdout, stderr)
 }
@@ -99,36 +97,26 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wsproxy demo:", err)
 		return 2
 	}
-	rec, err := newRecording(cfg.out.Path, 0, false, trace.SourceProxy, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "wsproxy demo:", err)
-		return 2
-	}
 	ccfg := analysis.DefaultConfig()
 	ccfg.ResponseTimeout = 2 * time.Second // the demo's requests are answered in milliseconds
 	ccfg.OnFinding = func(f analysis.Finding) {
 		fmt.Fprintf(stdout, "  %-4s %s\n", f.Conn, f)
 	}
-	checker := analysis.New(ccfg)
-	p, err := proxy.New(proxy.Options{Upstream: simURL, Sink: rec.sink(checker, console(cfg.level, stdout)), Tick: checker.Advance,
-		Logf: func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }})
+	pcfg := pipeline.Config{Upstream: simURL, Path: cfg.out.Path, Tool: "wsproxy", ToolVersion: version, Check: &ccfg,
+		Proxy: proxy.Options{Logf: func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }}}
+	pcfg.Console = consoleOut(cfg.level, stdout)
+	pl, err := pipeline.Start(pcfg)
 	if err != nil {
-		rec.close()
+		cfg.out.Undo()
 		fmt.Fprintln(stderr, "wsproxy demo:", err)
 		return 2
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		p.Close()
-		rec.close()
-		fmt.Fprintln(stderr, "wsproxy demo:", err)
-		return 2
-	}
-	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	proxyURL := "http://" + ln.Addr().String()
+	stopFrames := printFrames(cfg.level, pl, stdout)
+	defer stopFrames()
+	checker := pl.Checker()
+	proxyURL := pl.URL()
 	fmt.Fprintf(stdout, "simulator  %s (connection %s, token %q)\n", simURL, env.ConnectionID(), demoToken)
-	fmt.Fprintf(stdout, "proxy      %s → simulator, recording to %s\n", proxyURL, rec.current())
+	fmt.Fprintf(stdout, "proxy      %s → simulator, recording to %s\n", proxyURL, pl.TracePath())
 	fmt.Fprintf(stdout, "client     the reference client runs the default script through the proxy\n\n")
 
 	// The reference client, through the proxy.
@@ -147,10 +135,7 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) int {
 	// Shut down in order: no new connections, close the live ones, flush.
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
-	srv.Shutdown(sctx)
-	p.Shutdown(sctx)
-	closeErr := rec.close()
-	checker.Finish(time.Now())
+	closeErr := pl.Shutdown(sctx)
 
 	fmt.Fprintln(stdout)
 	if runErr != nil {
@@ -166,7 +151,8 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) int {
 		expected := append(env.Faults(), report.Faults...)
 		fmt.Fprintf(stdout, "injected faults (ground truth): %d, of which %d must be reported\n", len(expected), countExpected(expected))
 	}
-	rec.summary(stdout, checker, p.Dropped())
+	pl.Summary(stdout)
+	printNext(stdout, pl.Files())
 	if closeErr != nil {
 		fmt.Fprintln(stderr, "wsproxy demo: trace:", closeErr)
 		return 2

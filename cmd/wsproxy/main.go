@@ -103,7 +103,7 @@ func usage(w io.Writer) {
 }
 
 func runReplay(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signalContext()
+	ctx, _, stop := signalContext(stderr)
 	defer stop()
 	return replaycli.Run(ctx, "wsproxy replay", args, stdout, stderr, nil)
 }

@@ -3,17 +3,19 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/lettadev/wsproxy/analysis"
+	"github.com/lettadev/wsproxy/hub"
 	"github.com/lettadev/wsproxy/internal/cli"
+	"github.com/lettadev/wsproxy/pipeline"
 	"github.com/lettadev/wsproxy/proxy"
 	"github.com/lettadev/wsproxy/trace"
 	"github.com/lettadev/wsproxy/view"
@@ -44,14 +46,15 @@ TLS: -tls-self-signed serves wss:// with a fresh certificate written to
 for a wss:// upstream.`
 
 type proxyFlags struct {
-	listen, upstream, out                    string
-	rotate, maxFrame                         int64
-	keepSecrets, allowRemote, noCheck, mkdir bool
-	tlsCert, tlsKey, upstreamCA, certOut     string
-	selfSigned, insecureUpstream             bool
-	checker                                  analysis.Config
-	level                                    *cli.Level
-	plan                                     cli.OutPlan
+	listen, upstream, out                           string
+	rotate, maxFrame                                int64
+	keepSecrets, allowRemote, noCheck, lossy, mkdir bool
+	stallTimeout, shutdownGrace                     time.Duration
+	tlsCert, tlsKey, upstreamCA, certOut            string
+	selfSigned, insecureUpstream                    bool
+	checker                                         analysis.Config
+	level                                           *cli.Level
+	plan                                            cli.OutPlan
 }
 
 func (f *proxyFlags) register(fs *cli.Flags) {
@@ -64,6 +67,9 @@ func (f *proxyFlags) register(fs *cli.Flags) {
 	fs.BoolVar(&f.keepSecrets, "keep-secrets", false, "record tokens, Authorization headers and secret values instead of redacting them")
 	fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow a -listen address that is not loopback (prints a warning)")
 	fs.BoolVar(&f.noCheck, "no-check", false, "do not run the protocol checker live")
+	fs.BoolVar(&f.lossy, "lossy", false, "never slow the relay for recording: records the recorder cannot keep up with are dropped and written as loss records (default: lossless, the relay waits)")
+	fs.DurationVar(&f.stallTimeout, "stall-timeout", 30*time.Second, "close a connection whose client or upstream accepts no bytes for this long (0: never)")
+	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 5*time.Second, "on Ctrl-C/SIGTERM, how long connections get to close before they are cut")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve wss:// with this PEM certificate (with -tls-key), e.g. -tls-cert cert.pem -tls-key key.pem")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key for -tls-cert")
 	fs.BoolVar(&f.selfSigned, "tls-self-signed", false, "serve wss:// with a fresh self-signed certificate for localhost, written to -tls-cert-out")
@@ -106,17 +112,20 @@ func runProxy(args []string, stdout, stderr io.Writer) int {
 	if len(pos) > 0 {
 		return fs.Usagef("unexpected argument %q (commands go first: wsproxy %s -h)", pos[0], pos[0])
 	}
-	ctx, stop := signalContext()
+	ctx, setAbort, stop := signalContext(stderr)
 	defer stop()
-	return serveProxy(ctx, f, stdout, stderr)
+	return serveProxy(ctx, setAbort, f, stdout, stderr)
 }
 
-// signalContext is cancelled by the first SIGINT or SIGTERM; a second one
-// exits at once.
-func signalContext() (context.Context, func()) {
+// signalContext is cancelled by the first SIGINT or SIGTERM. A second
+// signal, however late, calls abort (cut every connection, flush the trace
+// as far as it gets within a moment) and exits at once.
+func signalContext(stderr io.Writer) (ctx context.Context, setAbort func(func()), stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	abortc := make(chan func(), 1)
+	abortc <- func() {}
 	go func() {
 		select {
 		case <-ch:
@@ -126,16 +135,22 @@ func signalContext() (context.Context, func()) {
 		}
 		select {
 		case <-ch:
-			fmt.Fprintln(os.Stderr, "wsproxy: second signal, exiting now")
+			fmt.Fprintln(stderr, "wsproxy: second signal: cutting every connection, flushing the trace, exiting")
+			abort := <-abortc
+			abort()
 			os.Exit(1)
-		case <-time.After(30 * time.Second):
+		case <-ctx.Done():
 		}
 	}()
-	return ctx, func() { signal.Stop(ch); cancel() }
+	setAbort = func(f func()) {
+		<-abortc
+		abortc <- f
+	}
+	return ctx, setAbort, func() { signal.Stop(ch); cancel() }
 }
 
 // serveProxy runs the proxy until ctx is done, then shuts it down cleanly.
-func serveProxy(ctx context.Context, f proxyFlags, stdout, stderr io.Writer) int {
+func serveProxy(ctx context.Context, setAbort func(func()), f proxyFlags, stdout, stderr io.Writer) int {
 	if err := checkListen(f.listen, f.allowRemote, stderr); err != nil {
 		fmt.Fprintln(stderr, "wsproxy:", err)
 		return 2
@@ -151,93 +166,75 @@ func serveProxy(ctx context.Context, f proxyFlags, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "wsproxy:", err)
 		return 2
 	}
-	// Listen before creating anything: a port in use leaves no trace.
-	ln, err := net.Listen("tcp", f.listen)
-	if err != nil {
-		fmt.Fprintln(stderr, "wsproxy:", err)
-		return 2
-	}
+	// The trace's directories exist only while startup succeeds.
 	if err := f.plan.Prepare(); err != nil {
-		ln.Close()
 		fmt.Fprintln(stderr, "wsproxy:", err)
 		return 2
 	}
+	cfg := pipeline.Config{
+		Upstream: f.upstream, Listen: f.listen, TLS: serverTLS, Path: f.plan.Path, Rotate: rotate,
+		Tool: "wsproxy", ToolVersion: version, Lossy: f.lossy, Console: consoleOut(f.level, stdout),
+		Proxy: proxy.Options{
+			KeepSecrets:  f.keepSecrets,
+			MaxFrame:     maxFrame,
+			UpstreamTLS:  upTLS,
+			StallTimeout: f.stallTimeout,
+			Logf:         func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) },
+		},
+	}
+	if !f.noCheck {
+		ccfg := f.checker
+		ccfg.OnFinding = func(fd analysis.Finding) {
+			fmt.Fprintf(stdout, "%s %-4s %s\n", fd.T.Local().Format("15:04:05.000"), fd.Conn, fd)
+		}
+		cfg.Check = &ccfg
+	}
+	pl, err := pipeline.Start(cfg)
+	if err != nil {
+		f.plan.Undo()
+		fmt.Fprintln(stderr, "wsproxy:", err)
+		return 2
+	}
+	setAbort(func() { pl.Abort(2 * time.Second) })
 	if f.selfSigned {
 		if err := proxy.WriteCertPEM(f.certOut, serverTLS.Certificates[0]); err != nil {
-			ln.Close()
 			fmt.Fprintln(stderr, "wsproxy:", err)
+			pl.Abort(time.Second)
 			return 2
 		}
 	}
-	rec, err := newRecording(f.plan.Path, rotate, f.keepSecrets, trace.SourceProxy, stderr)
-	if err != nil {
-		ln.Close()
-		fmt.Fprintln(stderr, "wsproxy:", err)
-		return 2
-	}
-	var checker *analysis.Engine
-	if !f.noCheck {
-		cfg := f.checker
-		cfg.OnFinding = func(fd analysis.Finding) {
-			fmt.Fprintf(stdout, "%s %-4s %s\n", fd.T.Local().Format("15:04:05.000"), fd.Conn, fd)
-		}
-		checker = analysis.New(cfg)
-	}
-	sink := rec.sink(checker, console(f.level, stdout))
-
-	opts := proxy.Options{
-		Upstream:    f.upstream,
-		Sink:        sink,
-		KeepSecrets: f.keepSecrets,
-		MaxFrame:    maxFrame,
-		UpstreamTLS: upTLS,
-		Logf:        func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) },
-	}
-	if checker != nil {
-		opts.Tick = checker.Advance
-	}
-	p, err := proxy.New(opts)
-	if err != nil {
-		ln.Close()
-		rec.close()
-		fmt.Fprintln(stderr, "wsproxy:", err)
-		return 2
-	}
-	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second, TLSConfig: serverTLS,
-		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}, ErrorLog: nil}
+	stopFrames := printFrames(f.level, pl, stdout)
+	defer stopFrames()
 	scheme := "ws"
 	if serverTLS != nil {
 		scheme = "wss"
-		ln = tls.NewListener(ln, serverTLS)
 	}
-	fmt.Fprintf(stdout, "wsproxy %s: listening on %s://%s → %s\n", version, scheme, ln.Addr(), f.upstream)
+	fmt.Fprintf(stdout, "wsproxy %s: listening on %s://%s → %s\n", version, scheme, pl.Addr(), f.upstream)
 	if fingerprint != "" {
 		fmt.Fprintf(stdout, "  self-signed certificate written to %s (SHA-256 %s): clients take -ca %s\n", f.certOut, fingerprint, f.certOut)
 	}
-	fmt.Fprintf(stdout, "  recording to %s (secrets %s)\n", rec.current(), map[bool]string{true: "KEPT", false: "redacted"}[f.keepSecrets])
-	fmt.Fprintf(stdout, "  point your client at %s://%s/v1/environments/{connectionId}/status/ws?…  (Ctrl-C to stop)\n", scheme, ln.Addr())
+	mode := "lossless: the relay waits for the recorder"
+	if f.lossy {
+		mode = "lossy: records dropped under load are written as loss records"
+	}
+	fmt.Fprintf(stdout, "  recording to %s (secrets %s, %s)\n", pl.TracePath(), map[bool]string{true: "KEPT", false: "redacted"}[f.keepSecrets], mode)
+	fmt.Fprintf(stdout, "  point your client at %s://%s/v1/environments/{connectionId}/status/ws?…  (Ctrl-C to stop)\n", scheme, pl.Addr())
 
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
 	select {
 	case <-ctx.Done():
-	case err := <-served:
+	case err := <-pl.Served():
 		fmt.Fprintln(stderr, "wsproxy: serve:", err)
 	}
-	fmt.Fprintln(stdout, "wsproxy: shutting down: closing connections with 1001, flushing the trace")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	fmt.Fprintf(stdout, "wsproxy: shutting down: closing connections with 1001 (cut after %s), flushing the trace (Ctrl-C again to exit at once)\n", f.shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownGrace)
 	defer cancel()
-	srv.Shutdown(sctx)
-	p.Shutdown(sctx)
 	code := 0
-	if err := rec.close(); err != nil {
+	if err := pl.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		fmt.Fprintln(stderr, "wsproxy: trace:", err)
-		code = 1
+		code = 2
 	}
-	if checker != nil {
-		checker.Finish(time.Now())
-	}
-	rec.summary(stdout, checker, p.Dropped())
+	pl.Summary(stdout)
+	printNext(stdout, pl.Files())
 	return code
 }
 
@@ -267,7 +264,6 @@ func serverTLSConfig(f proxyFlags) (*tls.Config, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-
 		return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, fp, nil
 	case f.tlsCert != "" || f.tlsKey != "":
 		if f.tlsCert == "" || f.tlsKey == "" {
@@ -282,22 +278,27 @@ func serverTLSConfig(f proxyFlags) (*tls.Config, string, error) {
 	return nil, "", nil
 }
 
-// console is what the proxy prints as records pass: connections (and with
-// -v every frame, one line each), nothing with -q.
-func console(level *cli.Level, stdout io.Writer) trace.Sink {
+// consoleOut is where the pipeline's console lines go: nowhere with -q.
+func consoleOut(level *cli.Level, stdout io.Writer) io.Writer {
 	if level.Quiet() {
 		return nil
 	}
-	c := proxy.NewConsole(stdout)
+	return stdout
+}
+
+// printFrames prints every frame as a cat line with -v, from a hub
+// subscriber that may skip (a slow terminal never slows the relay); the
+// returned func detaches it.
+func printFrames(level *cli.Level, pl *pipeline.Pipeline, stdout io.Writer) func() {
 	if !level.Verbose() {
-		return c
+		return func() {}
 	}
 	lines := view.NewCat(stdout, view.Options{})
-	return trace.SinkFunc(func(r *trace.Record) error {
-		c.Write(r)
-		if r.Kind == trace.KindFrame {
-			return lines.Write(r)
+	sub := pl.Hub().Subscribe(trace.SinkFunc(func(r *trace.Record) error {
+		if r.Kind != trace.KindFrame {
+			return nil
 		}
-		return nil
-	})
+		return lines.Write(r)
+	}), hub.SubOptions{Name: "frames", Policy: hub.Skip})
+	return sub.Close
 }

@@ -30,7 +30,7 @@ Examples:
   wsproxy sim -gap-every 30 -dup-every 40 -unanswered-every 20 -faults-out truth.jsonl`
 
 func runSim(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signalContext()
+	ctx, _, stop := signalContext(stderr)
 	defer stop()
 	return runSimContext(ctx, args, stdout, stderr)
 }

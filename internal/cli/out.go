@@ -25,7 +25,8 @@ func IsTraceFileName(name string) bool {
 }
 
 // OutPlan is where a recording will go, decided before anything is
-// created: Prepare creates the directories, once startup has succeeded.
+// created: Prepare creates the directories just before the trace, Undo
+// removes them again when startup fails after all.
 type OutPlan struct {
 	// Path is the trace file.
 	Path string
@@ -103,4 +104,12 @@ func (p OutPlan) Prepare() error {
 		}
 	}
 	return nil
+}
+
+// Undo removes the directories Prepare created, innermost first, if they
+// are still empty: after a failed start, nothing is left behind.
+func (p OutPlan) Undo() {
+	for i := len(p.Dirs) - 1; i >= 0; i-- {
+		os.Remove(p.Dirs[i]) // fails, as it should, on a directory that is not empty
+	}
 }
