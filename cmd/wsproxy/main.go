@@ -36,6 +36,7 @@ func commands() []command {
 		{"cat", "print every record, one summary line each (or JSONL)", runCat},
 		{"grep", "print the records that match a filter (type:, from:, conn:, req:, rule:, text), or cut them into a new trace", runGrep},
 		{"stats", "counts, bytes, latencies and findings of traces", runStats},
+		{"redact", "copy a trace with secrets and your own rules' matches replaced, to share it", runRedact},
 		{"sim", "serve a simulated Letta Code environment (relay and device) with optional faults", runSim},
 		{"client", "run the reference client's scripted session against an environment", runClient},
 		{"demo", "run the whole toolkit on the built-in simulator: sim, proxy, reference client, checks", runDemo},
