@@ -544,3 +544,76 @@ func findingsOf(t *testing.T, js string) string {
 	}
 	return b.String()
 }
+
+// TestCLIHARRoundTrip: export a sample to HAR, import it back, and the
+// imported trace has the same data frames and checks clean; the Chrome
+// format fixture imports with its token redacted.
+func TestCLIHARRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	h := filepath.Join(dir, "s.har")
+	if code, out, errs := wsp(t, nil, "export", "-format", "har", sample, "-o", h); code != 0 || out != "" {
+		t.Fatalf("export: exit %d %s %s", code, out, errs)
+	}
+	var doc struct {
+		Log struct {
+			Version string
+			Entries []struct {
+				ResourceType string `json:"_resourceType"`
+				Messages     []struct {
+					Type   string
+					Time   float64
+					Opcode int
+				} `json:"_webSocketMessages"`
+			}
+		}
+	}
+	b, _ := os.ReadFile(h)
+	if err := json.Unmarshal(b, &doc); err != nil || doc.Log.Version != "1.2" || len(doc.Log.Entries) != 3 {
+		t.Fatalf("HAR: %v %+v", err, doc.Log.Version)
+	}
+	msgs := 0
+	for _, e := range doc.Log.Entries {
+		for _, m := range e.Messages {
+			msgs++
+			if (m.Type != "send" && m.Type != "receive") || m.Opcode != 1 || m.Time < 1.7e9 {
+				t.Fatalf("message %+v", m)
+			}
+		}
+	}
+	code, out, errs := wsp(t, nil, "import-har", h, "-out", dir)
+	if code != 0 || !strings.Contains(out, "s.jsonl.zst") {
+		t.Fatalf("import-har: exit %d %s %s", code, out, errs)
+	}
+	back := filepath.Join(dir, "s.jsonl.zst")
+	_, orig, _ := wsp(t, nil, "grep", "kind:frame -op:close", sample, "-format", "jsonl")
+	_, got, _ := wsp(t, nil, "grep", "kind:frame", back, "-format", "jsonl")
+	if n := strings.Count(got, "\n"); n != msgs || n != strings.Count(orig, "\n") {
+		t.Errorf("frames: %d imported, %d in the HAR, %d in the trace", n, msgs, strings.Count(orig, "\n"))
+	}
+	if code, out, _ := wsp(t, nil, "check", back); code != 0 || !strings.Contains(out, "0 error(s)") {
+		t.Errorf("imported trace: exit %d\n%s", code, out)
+	}
+	// The Chrome-format fixture: its token never reaches the trace.
+	fx := filepath.Join(dir, "chrome.jsonl")
+	if code, _, errs := wsp(t, nil, "import-har", "../../har/testdata/chrome-format.har", "-out", fx); code != 0 {
+		t.Fatalf("fixture: exit %d %s", code, errs)
+	}
+	raw, _ := os.ReadFile(fx)
+	if bytes.Contains(raw, []byte("sk-chrome-fixture-token")) || !bytes.Contains(raw, []byte(`"source":"import"`)) {
+		t.Errorf("fixture trace:\n%s", raw)
+	}
+	if code, out, _ := wsp(t, nil, "cat", fx); code != 0 || strings.Count(out, " c1 ") != 10 {
+		t.Errorf("fixture cat: exit %d\n%s", code, out)
+	}
+	bad := filepath.Join(dir, "bad.har")
+	os.WriteFile(bad, []byte(`{"log": {"entries": [}`), 0o600)
+	if code, _, errs := wsp(t, nil, "import-har", bad, "-out", dir); code != 2 || !strings.Contains(errs, "bad.har: not a HAR file: byte offset 22") {
+		t.Errorf("bad HAR: exit %d %s", code, errs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bad.jsonl.zst")); err == nil {
+		t.Error("a bad HAR left a trace behind")
+	}
+	if code, _, errs := wsp(t, nil, "export", sample, "-format", "csv", "-o", h); code != 2 || !strings.Contains(errs, "want har") {
+		t.Errorf("export -format csv: exit %d %s", code, errs)
+	}
+}

@@ -37,6 +37,8 @@ func commands() []command {
 		{"grep", "print the records that match a filter (type:, from:, conn:, req:, rule:, text), or cut them into a new trace", runGrep},
 		{"stats", "counts, bytes, latencies and findings of traces", runStats},
 		{"redact", "copy a trace with secrets and your own rules' matches replaced, to share it", runRedact},
+		{"export", "write a trace as a HAR 1.2 file (Chrome DevTools, HTTP Toolkit)", runExport},
+		{"import-har", "turn HAR files (Chrome DevTools, HTTP Toolkit) into traces", runImportHAR},
 		{"sim", "serve a simulated Letta Code environment (relay and device) with optional faults", runSim},
 		{"client", "run the reference client's scripted session against an environment", runClient},
 		{"demo", "run the whole toolkit on the built-in simulator: sim, proxy, reference client, checks", runDemo},
