@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 
@@ -91,6 +93,10 @@ func runSimContext(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	base, err := s.Start(*listen)
 	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			err = oe // "listen tcp ADDR: bind: address already in use", once
+		}
 		return fs.Failf("%v", err)
 	}
 	auth := "no auth"
