@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lettadev/wsproxy/analysis"
@@ -74,6 +75,9 @@ type Pipeline struct {
 	console *hub.Subscription
 	served  chan error
 	logf    func(string, ...any)
+
+	finishOnce sync.Once
+	finishErr  error
 }
 
 // Start listens, creates the trace, subscribes the recorder, checker and
@@ -266,16 +270,19 @@ func (p *Pipeline) Abort(grace time.Duration) error {
 	}
 }
 
+// finish delivers every record, closes the trace and finishes the checker,
+// once; a second caller waits for the first.
 func (p *Pipeline) finish() error {
-	p.hub.Close()
-	var err error
-	if p.rot != nil {
-		err = p.rot.Close()
-	}
-	if p.checker != nil {
-		p.checker.Finish(p.now())
-	}
-	return err
+	p.finishOnce.Do(func() {
+		p.hub.Close()
+		if p.rot != nil {
+			p.finishErr = p.rot.Close()
+		}
+		if p.checker != nil {
+			p.checker.Finish(p.now())
+		}
+	})
+	return p.finishErr
 }
 
 func (p *Pipeline) now() time.Time {

@@ -38,8 +38,9 @@ Examples:
   wsproxy client -ca proxy-cert.pem https://127.0.0.1:8765`
 
 func runClient(args []string, stdout, stderr io.Writer) int {
-	ctx, _, stop := signalContext(stderr)
-	defer stop()
+	sig := signalContext(stderr)
+	defer sig.stop()
+	ctx := sig.ctx
 	return runClientContext(ctx, args, stdout, stderr)
 }
 

@@ -62,8 +62,9 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 			return fs.Usagef("%v", err)
 		}
 	}
-	ctx, _, stop := signalContext(stderr)
-	defer stop()
+	sig := signalContext(stderr)
+	defer sig.stop()
+	ctx := sig.ctx
 	return demo(ctx, demoConfig{out: plan, faults: *faulty, seed: *seed, dialect: d, single: *single, level: level, script: script}, stdout, stderr)
 }
 

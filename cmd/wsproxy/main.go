@@ -106,8 +106,9 @@ func usage(w io.Writer) {
 }
 
 func runReplay(args []string, stdout, stderr io.Writer) int {
-	ctx, _, stop := signalContext(stderr)
-	defer stop()
+	sig := signalContext(stderr)
+	defer sig.stop()
+	ctx := sig.ctx
 	return replaycli.Run(ctx, "wsproxy replay", args, stdout, stderr, nil)
 }
 

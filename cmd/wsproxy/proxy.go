@@ -9,6 +9,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -112,45 +114,63 @@ func runProxy(args []string, stdout, stderr io.Writer) int {
 	if len(pos) > 0 {
 		return fs.Usagef("unexpected argument %q (commands go first: wsproxy %s -h)", pos[0], pos[0])
 	}
-	ctx, setAbort, stop := signalContext(stderr)
-	defer stop()
-	return serveProxy(ctx, setAbort, f, stdout, stderr)
+	sig := signalContext(stderr)
+	defer sig.stop()
+	return serveProxy(sig, f, stdout, stderr)
 }
 
-// signalContext is cancelled by the first SIGINT or SIGTERM. A second
-// signal, however late, calls abort (cut every connection, flush the trace
-// as far as it gets within a moment) and exits at once.
-func signalContext(stderr io.Writer) (ctx context.Context, setAbort func(func()), stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-	abortc := make(chan func(), 1)
-	abortc <- func() {}
+// signals turns SIGINT and SIGTERM into a clean stop: the first cancels
+// ctx; a second, however late, calls the abort function (cut every
+// connection, flush the trace as far as it gets within a moment) and
+// exits at once with status 1.
+type signals struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	ch      chan os.Signal
+	abortc  chan func()
+	aborted atomic.Bool
+	stopped chan struct{}
+	once    sync.Once
+}
+
+func signalContext(stderr io.Writer) *signals {
+	s := &signals{ch: make(chan os.Signal, 2), abortc: make(chan func(), 1), stopped: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.abortc <- func() {}
+	signal.Notify(s.ch, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		select {
-		case <-ch:
-			cancel()
-		case <-ctx.Done():
+		case <-s.ch:
+			s.cancel()
+		case <-s.stopped:
 			return
 		}
 		select {
-		case <-ch:
+		case <-s.ch:
+			s.aborted.Store(true)
 			fmt.Fprintln(stderr, "wsproxy: second signal: cutting every connection, flushing the trace, exiting")
-			abort := <-abortc
+			abort := <-s.abortc
 			abort()
 			os.Exit(1)
-		case <-ctx.Done():
+		case <-s.stopped:
 		}
 	}()
-	setAbort = func(f func()) {
-		<-abortc
-		abortc <- f
-	}
-	return ctx, setAbort, func() { signal.Stop(ch); cancel() }
+	return s
+}
+
+// setAbort sets what a second signal does before exiting.
+func (s *signals) setAbort(f func()) {
+	<-s.abortc
+	s.abortc <- f
+}
+
+// stop stops listening for signals.
+func (s *signals) stop() {
+	s.once.Do(func() { signal.Stop(s.ch); close(s.stopped); s.cancel() })
 }
 
 // serveProxy runs the proxy until ctx is done, then shuts it down cleanly.
-func serveProxy(ctx context.Context, setAbort func(func()), f proxyFlags, stdout, stderr io.Writer) int {
+func serveProxy(sig *signals, f proxyFlags, stdout, stderr io.Writer) int {
 	if err := checkListen(f.listen, f.allowRemote, stderr); err != nil {
 		fmt.Fprintln(stderr, "wsproxy:", err)
 		return 2
@@ -195,7 +215,7 @@ func serveProxy(ctx context.Context, setAbort func(func()), f proxyFlags, stdout
 		fmt.Fprintln(stderr, "wsproxy:", err)
 		return 2
 	}
-	setAbort(func() { pl.Abort(2 * time.Second) })
+	sig.setAbort(func() { pl.Abort(2 * time.Second) })
 	if f.selfSigned {
 		if err := proxy.WriteCertPEM(f.certOut, serverTLS.Certificates[0]); err != nil {
 			fmt.Fprintln(stderr, "wsproxy:", err)
@@ -221,7 +241,7 @@ func serveProxy(ctx context.Context, setAbort func(func()), f proxyFlags, stdout
 	fmt.Fprintf(stdout, "  point your client at %s://%s/v1/environments/{connectionId}/status/ws?…  (Ctrl-C to stop)\n", scheme, pl.Addr())
 
 	select {
-	case <-ctx.Done():
+	case <-sig.ctx.Done():
 	case err := <-pl.Served():
 		fmt.Fprintln(stderr, "wsproxy: serve:", err)
 	}
@@ -232,6 +252,9 @@ func serveProxy(ctx context.Context, setAbort func(func()), f proxyFlags, stdout
 	if err := pl.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		fmt.Fprintln(stderr, "wsproxy: trace:", err)
 		code = 2
+	}
+	if sig.aborted.Load() {
+		select {} // the signal goroutine exits with status 1
 	}
 	pl.Summary(stdout)
 	printNext(stdout, pl.Files())

@@ -32,8 +32,9 @@ Examples:
   wsproxy sim -gap-every 30 -dup-every 40 -unanswered-every 20 -faults-out truth.jsonl`
 
 func runSim(args []string, stdout, stderr io.Writer) int {
-	ctx, _, stop := signalContext(stderr)
-	defer stop()
+	sig := signalContext(stderr)
+	defer sig.stop()
+	ctx := sig.ctx
 	return runSimContext(ctx, args, stdout, stderr)
 }
 
