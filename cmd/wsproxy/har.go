@@ -101,7 +101,7 @@ func runImportHAR(args []string, stdout, stderr io.Writer) int {
 	f := cli.NewFlags("wsproxy import-har", importHARUsage, stdout, stderr)
 	out := f.String("out", "", "output directory, or trace file for a single HAR (default: the current directory)")
 	keep := f.Bool("keep-secrets", false, "do not redact secrets (tokens, Authorization, cookies, secret values)")
-	level := f.Verbosity("no summary", "")
+	quiet := f.Bool("q", false, "print nothing but errors")
 	pos, code, ok := f.Parse(args)
 	if !ok {
 		return code
@@ -119,7 +119,7 @@ func runImportHAR(args []string, stdout, stderr io.Writer) int {
 			code = f.Failf("%v", err)
 			continue
 		}
-		if !level.Quiet() {
+		if !*quiet {
 			fmt.Fprintf(stdout, "%s → %s: %d records\n", in, path, n)
 		}
 	}

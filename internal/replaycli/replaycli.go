@@ -60,7 +60,7 @@ func Run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 		token   string
 	)
 	f.Token(&token, "drive: bearer token for the live server")
-	level := f.Verbosity("log only divergences and the summary", "log every frame matched (the default logs sessions and divergences)")
+	quiet := f.Bool("q", false, "log only divergences and the summary")
 	pos, code, ok := f.Parse(args)
 	if !ok {
 		return code
@@ -102,7 +102,7 @@ func Run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 		// A live relay wants a token; it is sent, never logged.
 		opts.Header = http.Header{"Authorization": {"Bearer " + token}}
 	}
-	if level.Quiet() {
+	if *quiet {
 		opts.Logf = nil
 		opts.OnDivergence = func(e replay.Entry) { logger.Printf("%s", f.Prefix("divergence: "+e.String())) }
 	}
