@@ -140,6 +140,11 @@ func TestCLIFlagsAfterArguments(t *testing.T) {
 			t.Fatalf("line %q: %v", l, err)
 		}
 	}
+	// wsproxy replay is the replay command, flags after arguments too.
+	code, out, errs = wsp(t, nil, "replay", sample, "-list")
+	if code != 0 || !strings.Contains(out, "conn-sim-1/agent-remote-1/default") || !strings.Contains(out, "c1(control) c2(stream)") {
+		t.Errorf("replay TRACE -list: exit %d\n%s\n%s", code, out, errs)
+	}
 	// "--" ends the flags.
 	if code, _, errs := wsp(t, nil, "cat", "--", "-format"); code != 2 || !strings.Contains(errs, "open -format: no such file") {
 		t.Errorf("cat -- -format: exit %d %s", code, errs)
@@ -615,5 +620,64 @@ func TestCLIHARRoundTrip(t *testing.T) {
 	}
 	if code, _, errs := wsp(t, nil, "export", sample, "-format", "csv", "-o", h); code != 2 || !strings.Contains(errs, "want har") {
 		t.Errorf("export -format csv: exit %d %s", code, errs)
+	}
+}
+
+// startProcess runs the built binary until the test ends and returns the
+// first stdout line matching re (its first group), reading the rest in
+// the background.
+func startProcess(t *testing.T, re string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(wsproxyBin, args...)
+	stdout, _ := cmd.StdoutPipe()
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(stdout)
+	rx := regexp.MustCompile(re)
+	for sc.Scan() {
+		if m := rx.FindStringSubmatch(sc.Text()); m != nil {
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return cmd, m[1]
+		}
+	}
+	t.Fatalf("%v: no line matching %s; stderr:\n%s", args, re, errb.String())
+	return nil, ""
+}
+
+// TestCLITLSEndToEnd: the proxy serves wss:// with a self-signed
+// certificate written to a file, the reference client trusts it with -ca
+// (or -insecure), and without either it fails once, saying what to do.
+func TestCLITLSEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	_, simURL := startProcess(t, `^simulated environment\s+(http://\S+)`, "sim", "-listen", "127.0.0.1:0", "-token", "tok")
+	cert := filepath.Join(dir, "cert.pem")
+	upstream := strings.Replace(simURL, "http://", "ws://", 1)
+	_, addr := startProcess(t, `listening on wss://(\S+)`, "-listen", "127.0.0.1:0", "-upstream", upstream,
+		"-tls-self-signed", "-tls-cert-out", cert, "-out", filepath.Join(dir, "run.jsonl.zst"), "-q")
+	pem, err := os.ReadFile(cert)
+	if err != nil || !bytes.HasPrefix(pem, []byte("-----BEGIN CERTIFICATE-----")) {
+		t.Fatalf("certificate file: %v %q", err, pem)
+	}
+	code, out, errs := wsp(t, []string{"LETTA_API_KEY=tok"}, "client", "-q", "-ca", cert, "https://"+addr)
+	if code != 0 || !strings.HasPrefix(out, "PASS") {
+		t.Errorf("-ca: exit %d\n%s\n%s", code, out, errs)
+	}
+	code, out, _ = wsp(t, []string{"LETTA_API_KEY=tok"}, "client", "-q", "-insecure", "wss://"+addr)
+	if code != 0 || !strings.HasPrefix(out, "PASS") {
+		t.Errorf("-insecure: exit %d\n%s", code, out)
+	}
+	code, out, errs = wsp(t, []string{"LETTA_API_KEY=tok"}, "client", "https://"+addr)
+	if code != 2 || out != "" || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "certificate") || !strings.Contains(errs, "-ca FILE") {
+		t.Errorf("untrusted: exit %d\nstdout %q\nstderr %q", code, out, errs)
+	}
+	if code, _, errs := wsp(t, nil, "client", "-ca", filepath.Join(dir, "run.jsonl.zst"), "https://"+addr); code != 2 || !strings.Contains(errs, "-ca") {
+		t.Errorf("-ca of a missing/non-PEM file: exit %d %s", code, errs)
 	}
 }
