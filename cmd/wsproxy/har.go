@@ -102,6 +102,7 @@ func runImportHAR(args []string, stdout, stderr io.Writer) int {
 	out := f.String("out", "", "output directory, or trace file for a single HAR (default: the current directory)")
 	keep := f.Bool("keep-secrets", false, "do not redact secrets (tokens, Authorization, cookies, secret values)")
 	quiet := f.Bool("q", false, "print nothing but errors")
+	mkdir := f.Bool("mkdir", false, "create -out's missing parent directories")
 	pos, code, ok := f.Parse(args)
 	if !ok {
 		return code
@@ -111,6 +112,17 @@ func runImportHAR(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(pos) > 1 && cli.IsTraceFileName(*out) {
 		return f.Usagef("-out %s is a file, but %d HAR files were given: use a directory", *out, len(pos))
+	}
+	if *out != "" {
+		// The same -out rules as the proxy's: a missing directory is made
+		// (its parents only with -mkdir), an existing non-trace file refused.
+		plan, err := cli.PlanOut(*out, *mkdir, timeNow())
+		if err != nil {
+			return f.Usagef("%v", err)
+		}
+		if err := plan.Prepare(); err != nil {
+			return f.Failf("%v", err)
+		}
 	}
 	code = cli.ExitOK
 	for _, in := range pos {
