@@ -73,6 +73,16 @@ func TestCLIHelpAndVersion(t *testing.T) {
 			t.Errorf("%v: exit %d: %s", args, code, out)
 		}
 	}
+	// The checker's flags are one set: check, the live proxy, stats, grep.
+	for _, name := range []string{"check", "proxy", "stats", "grep"} {
+		_, out, _ := wsp(t, nil, "help", name)
+		for _, fl := range []string{"ack-timeout", "response-timeout", "sync-timeout", "heartbeat", "heartbeat-slack",
+			"pong-timeout", "reorder-events", "reorder-window", "disable"} {
+			if !strings.Contains(out, "  -"+fl+" ") {
+				t.Errorf("help %s lacks checker flag -%s", name, fl)
+			}
+		}
+	}
 	code, out, _ := wsp(t, nil, "help")
 	for _, c := range commands() {
 		if !strings.Contains(out, "  "+c.name+" ") {
