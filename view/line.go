@@ -163,12 +163,21 @@ func Describe(r *trace.Record, m *protocol.Model) Fields {
 func AppendLine(dst []byte, r *trace.Record, t0 time.Time, o Options) []byte {
 	f := Describe(r, o.model())
 	c := o.Color
-	loc := strconv.FormatInt(r.Line, 10)
+	var num [32]byte
+	loc := strconv.AppendInt(num[:0], r.Line, 10)
 	if o.File != "" {
-		loc = o.File + ":" + loc
+		dst = appendPainted(dst, c, dim, o.File+":"+string(loc), 0)
+	} else {
+		dst = appendPainted(dst, c, dim, string(loc), 6)
 	}
-	dst = append(dst, paint(c, dim, fmt.Sprintf("%6s", loc))...)
-	dst = append(dst, fmt.Sprintf(" %10.6f %-4s ", r.T.Sub(t0).Seconds(), r.Conn)...)
+	dst = append(dst, ' ')
+	off := strconv.AppendFloat(num[:0], r.T.Sub(t0).Seconds(), 'f', 6, 64)
+	dst = pad(dst, len(off), 10)
+	dst = append(dst, off...)
+	dst = append(dst, ' ')
+	dst = append(dst, r.Conn...)
+	dst = pad(dst, 0, 4-len(r.Conn))
+	dst = append(dst, ' ')
 	dirColor := dim
 	switch f.Dir {
 	case "→":
@@ -176,39 +185,71 @@ func AppendLine(dst []byte, r *trace.Record, t0 time.Time, o Options) []byte {
 	case "←":
 		dirColor = green
 	}
-	typColor := ""
+	typColor := bold
 	switch r.Kind {
 	case trace.KindError, trace.KindLoss:
 		typColor = red
 	case trace.KindOpen, trace.KindClose, trace.KindHTTP:
 		typColor = yellow
-	default:
-		typColor = bold
 	}
-	dst = append(dst, paint(c, dirColor, f.Dir)...)
+	dst = appendPainted(dst, c, dirColor, f.Dir, 0)
 	dst = append(dst, ' ')
-	dst = append(dst, paint(c, typColor, fmt.Sprintf("%-26s", f.Type))...)
-	var ids []string
+	dst = appendPainted(dst, c, typColor, f.Type, 0)
+	dst = pad(dst, 0, 26-utf8.RuneCountInString(f.Type))
+	dst = append(dst, ' ')
+	start := len(dst)
+	sep := func() {
+		if len(dst) > start {
+			dst = append(dst, ' ')
+		}
+	}
 	if f.RequestID != "" {
-		ids = append(ids, "req="+f.RequestID)
+		dst = append(dst, "req="...)
+		dst = append(dst, f.RequestID...)
 	}
 	if f.Seq != "" {
-		ids = append(ids, "seq="+f.Seq)
+		sep()
+		dst = append(dst, "seq="...)
+		dst = append(dst, f.Seq...)
 	}
 	if f.EventSeq != "" {
-		ids = append(ids, "ev="+f.EventSeq)
+		sep()
+		dst = append(dst, "ev="...)
+		dst = append(dst, f.EventSeq...)
 	}
-	dst = append(dst, fmt.Sprintf(" %-28s", strings.Join(ids, " "))...)
+	dst = pad(dst, 0, 28-utf8.RuneCount(dst[start:]))
 	if r.Kind == trace.KindFrame {
-		dst = append(dst, fmt.Sprintf(" %6dB", f.Size)...)
+		n := strconv.AppendInt(num[:0], int64(f.Size), 10)
+		dst = pad(dst, len(n), 7)
+		dst = append(dst, n...)
+		dst = append(dst, 'B')
 	} else {
 		dst = append(dst, "        "...)
 	}
 	if f.Summary != "" {
 		dst = append(dst, "  "...)
-		dst = append(dst, paint(c, dim, f.Summary)...)
+		dst = appendPainted(dst, c, dim, f.Summary, 0)
 	}
 	return dst
+}
+
+// pad appends spaces so that a field of n bytes fills width.
+func pad(dst []byte, n, width int) []byte {
+	for i := n; i < width; i++ {
+		dst = append(dst, ' ')
+	}
+	return dst
+}
+
+// appendPainted appends s, right-aligned to width, coloured when on.
+func appendPainted(dst []byte, on bool, color, s string, width int) []byte {
+	dst = pad(dst, utf8.RuneCountInString(s), width)
+	if on && s != "" {
+		dst = append(dst, color...)
+		dst = append(dst, s...)
+		return append(dst, reset...)
+	}
+	return append(dst, s...)
 }
 
 // skipped are the members a summary leaves out: they are in their own
@@ -238,13 +279,16 @@ func summarize(p []byte) string {
 		if s, ok := jsonscan.StringValue(p, vs, ve); ok && len(v) > 0 && v[0] == '"' {
 			b.WriteString(clip(strconv.Quote(oneLine(string(s))), 40))
 		} else {
-			b.WriteString(clip(string(compact(v)), 40))
+			b.WriteString(clip(string(compact(v)), 40)) // compact and clipped
 		}
 	}
 	return clip(b.String(), 100)
 }
 
 func compact(v []byte) []byte {
+	if bytes.IndexAny(v, " \t\r\n") < 0 {
+		return v // already compact (the usual case)
+	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, v); err != nil {
 		return v
