@@ -28,7 +28,9 @@ live server, and reports how the live peer diverged from the recording.
 A replay server ignores auth. -drive sends -token (default $LETTA_API_KEY)
 as a bearer token, never logged.
 
--timeout is how long to wait for a frame, socket or write of the live peer.
+The summary report goes to stdout (-report FILE writes it as JSON);
+sessions and divergences are logged to stderr as they happen. -timeout is
+how long to wait for a frame, socket or write of the live peer.
 Exit status: 0 ok (or divergence without -strict), 1 divergence with
 -strict, 2 usage error or the replay could not run.
 
@@ -116,7 +118,7 @@ func Run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return f.Failf("%v", err)
 	}
-	fmt.Fprintln(stderr, rep)
+	fmt.Fprintln(stdout, rep) // the report is structured output: stdout, like every command's
 	if *report != "" {
 		if err := rep.WriteFile(*report); err != nil {
 			return f.Failf("write report: %v", err)
