@@ -691,3 +691,23 @@ func TestCLITLSEndToEnd(t *testing.T) {
 		t.Errorf("-ca of a missing/non-PEM file: exit %d %s", code, errs)
 	}
 }
+
+// TestCLIPortInUse: every server exits 2 on a port in use, saying so once.
+func TestCLIPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	busy := ln.Addr().String()
+	for _, args := range [][]string{
+		{"sim", "-listen", busy},
+		{"replay", "-listen", busy, sample},
+		{"-listen", busy, "-upstream", "ws://127.0.0.1:1", "-out", filepath.Join(t.TempDir(), "x.jsonl")},
+	} {
+		code, _, errs := wsp(t, nil, args...)
+		if code != 2 || strings.Count(errs, "address already in use") != 1 || strings.Count(errs, "listen") != 1 {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errs)
+		}
+	}
+}
