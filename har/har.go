@@ -126,15 +126,16 @@ type Message struct {
 }
 
 // Sniff reports whether the start of a file looks like a HAR document (a
-// JSON object with a "log" member near its start), for content
-// detection beside packet captures.
+// JSON object whose first member is "log", as every HAR writer puts it),
+// for content detection beside packet captures and traces.
 func Sniff(head []byte) bool {
-	head = bytes.TrimLeft(head, " \t\r\n\xef\xbb\xbf")
+	head = bytes.TrimPrefix(head, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
+	head = bytes.TrimLeft(head, " \t\r\n")
 	if len(head) == 0 || head[0] != '{' {
 		return false
 	}
-	i := bytes.Index(head, []byte(`"log"`))
-	return i > 0 && i < 256
+	head = bytes.TrimLeft(head[1:], " \t\r\n")
+	return bytes.HasPrefix(head, []byte(`"log"`))
 }
 
 func epoch(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

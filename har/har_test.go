@@ -162,7 +162,7 @@ func TestReadErrors(t *testing.T) {
 }
 
 func TestSniff(t *testing.T) {
-	for s, want := range map[string]bool{`{"log":{}}`: true, "\n  {\n \"log\": {": true, `{"kind":"header"}`: false, "\xd4\xc3\xb2\xa1": false, "": false} {
+	for s, want := range map[string]bool{`{"log":{}}`: true, "\n  {\n \"log\": {": true, "\xef\xbb\xbf{\"log\":": true, `{"kind":"header"}`: false, `{"kind":"frame","msg":{"log":1}}`: false, "\xd4\xc3\xb2\xa1": false, "": false} {
 		if Sniff([]byte(s)) != want {
 			t.Errorf("Sniff(%q) = %v", s, !want)
 		}

@@ -711,3 +711,19 @@ func TestCLIPortInUse(t *testing.T) {
 		}
 	}
 }
+
+// TestImportIfHAR: content detection for wsproxy import (see the report
+// to the lead: the capture import calls it first).
+func TestImportIfHAR(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	handled, err := importIfHAR("../../har/testdata/chrome-format.har", dir, false, &out, false)
+	if !handled || err != nil || !strings.Contains(out.String(), "chrome-format.jsonl.zst: 11 records") {
+		t.Fatalf("HAR: %v %v %q", handled, err, out.String())
+	}
+	for _, notHAR := range []string{sample, "../../analysis/testdata/faults.jsonl", filepath.Join(dir, "missing.pcap")} {
+		if handled, err := importIfHAR(notHAR, dir, false, &out, true); handled || err != nil {
+			t.Errorf("%s: handled %v, %v", notHAR, handled, err)
+		}
+	}
+}

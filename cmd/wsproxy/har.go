@@ -194,3 +194,28 @@ func importHAR(in, out string, keep bool) (string, int, error) {
 	}
 	return path, len(recs), nil
 }
+
+// importIfHAR imports path as a HAR file when its content is one, for
+// "wsproxy import", which takes HAR files beside packet captures: handled
+// reports whether it was a HAR (then err is the import's error). out and
+// keep mean what import's -out and -keep-secrets mean.
+func importIfHAR(path, out string, keep bool, stdout io.Writer, quiet bool) (handled bool, err error) {
+	fl, err := os.Open(path)
+	if err != nil {
+		return false, nil // not for us to say: the capture import reports it
+	}
+	head := make([]byte, 512)
+	n, _ := io.ReadFull(fl, head)
+	fl.Close()
+	if !har.Sniff(head[:n]) {
+		return false, nil
+	}
+	written, recs, err := importHAR(path, out, keep)
+	if err != nil {
+		return true, err
+	}
+	if !quiet {
+		fmt.Fprintf(stdout, "%s (HAR) → %s: %d records\n", path, written, recs)
+	}
+	return true, nil
+}
