@@ -193,7 +193,7 @@ func serveProxy(sig *signals, f proxyFlags, stdout, stderr io.Writer) int {
 	}
 	cfg := pipeline.Config{
 		Upstream: f.upstream, Listen: f.listen, TLS: serverTLS, Path: f.plan.Path, Rotate: rotate,
-		Tool: "wsproxy", ToolVersion: version, Lossy: f.lossy, Console: consoleOut(f.level, stdout),
+		Tool: "wsproxy", ToolVersion: version, Lossy: f.lossy, Console: consoleOut(f.level, stdout), ReturnMemory: true,
 		Proxy: proxy.Options{
 			KeepSecrets:  f.keepSecrets,
 			MaxFrame:     maxFrame,
