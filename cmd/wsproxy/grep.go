@@ -31,7 +31,7 @@ or when a trace cannot be read.
 
 Examples:
   wsproxy grep 'type:read_file from:client' traces/sim-files-models.jsonl.zst
-  wsproxy grep rule:* run.jsonl.zst
+  wsproxy grep 'rule:*' run.jsonl.zst
   wsproxy grep 'conn:c1 -type:ack -type:ping' big.jsonl.zst -o bug.jsonl.zst`
 
 func runGrep(args []string, stdout, stderr io.Writer) int {
