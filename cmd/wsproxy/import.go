@@ -2,81 +2,90 @@ package main
 
 import (
 	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
 	"strings"
 
 	"github.com/lettadev/wsproxy/capture"
+	"github.com/lettadev/wsproxy/internal/cli"
 	"github.com/lettadev/wsproxy/redact"
 )
 
-func init() {
-	register("import", command{summary: "turn pcap/pcapng captures of ws:// traffic into traces", run: runImport})
-}
+const importUsage = `usage: wsproxy import [flags] CAPTURE...
 
-// runImport is "wsproxy import": exit 0 when every capture was imported
-// (cut captures included, with a warning), 2 on a usage error or a file
-// that could not be read as a capture.
+Turns packet captures (.pcap with µs or ns times, .pcapng with several
+interfaces, gzip-compressed too) of plain ws:// traffic into traces
+(source pcap): TCP reassembled, every HTTP/1.1 upgrade on any port a
+connection (c1, c2, … as the proxy names them), its frames decoded by the
+proxy's wire tap, plain HTTP exchanges http records (h1, …), secrets
+redacted unless -keep-secrets. Link types: Ethernet, BSD loopback, raw IP,
+Linux cooked SLL and SLL2 (tcpdump -i any). TLS connections are skipped
+with the reason. -out is a directory (NAME.jsonl.zst per capture, the
+default: the current directory) or, for one capture, the trace to write.
+A summary per capture goes to stdout, progress for big captures to stderr.
+Exit status: 0 imported (a cut capture up to the cut, with a warning), 2
+on a usage error or a file that is not a capture.
+
+Example:
+  sudo tcpdump -i any -s 0 -w session.pcap 'tcp port 8765'
+  wsproxy import session.pcap -out imported/`
+
+// runImport is "wsproxy import".
 func runImport(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("out", "", "output directory (NAME.jsonl.zst per capture), or trace file for a single capture (default: the current directory)")
-	split := fs.Bool("split", false, "write one trace per connection (NAME-c1.jsonl.zst, …)")
-	keep := fs.Bool("keep-secrets", false, "do not redact secrets (tokens, Authorization, secret values)")
-	maxMsg := fs.Int64("max-message", 16<<20, "bound on a frame or (inflated) message, in bytes")
-	window := fs.Int("window", capture.DefaultWindow, "out-of-order bytes buffered per connection before a missing segment counts as lost")
-	quiet := fs.Bool("q", false, "no progress and no summary")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wsproxy import [flags] CAPTURE...")
-		fmt.Fprintln(stderr, "Turns .pcap/.pcapng captures of plain ws:// traffic into traces (source pcap).")
-		fmt.Fprintln(stderr, "Exit status: 0 imported (a cut capture up to the cut, with a warning), 2 usage error or not a capture.")
-		fs.PrintDefaults()
+	f := cli.NewFlags("wsproxy import", importUsage, stdout, stderr)
+	out := f.String("out", "", "output directory, or trace file for a single capture (default: the current directory)")
+	split := f.Bool("split", false, "write one trace per connection (NAME-c1.jsonl.zst, …)")
+	keep := f.Bool("keep-secrets", false, "do not redact secrets (tokens, Authorization, cookies, secret values)")
+	var maxMsg int64
+	f.Size(&maxMsg, "max-message", 16<<20, "bound on a frame or (inflated) message, e.g. 16MB")
+	window := int64(capture.DefaultWindow)
+	f.Size(&window, "window", capture.DefaultWindow, "out-of-order bytes buffered per connection before a missing segment counts as lost, e.g. 4MB")
+	quiet := f.Bool("q", false, "print nothing but errors (no summary, no progress)")
+	mkdir := f.Bool("mkdir", false, "create -out's missing parent directories")
+	pos, code, ok := f.Parse(args)
+	if !ok {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
+	if len(pos) == 0 {
+		return f.Usagef("no CAPTURE given")
+	}
+	if len(pos) > 1 && cli.IsTraceFileName(*out) {
+		return f.Usagef("-out %s is a file, but %d captures were given: use a directory", *out, len(pos))
+	}
+	dest := ""
+	if *out != "" {
+		// The same -out rules as the proxy's: a missing directory is made
+		// (its parents only with -mkdir), an existing non-trace file refused.
+		plan, err := cli.PlanOut(*out, *mkdir, timeNow())
+		if err != nil {
+			return f.Usagef("%v", err)
 		}
-		return 2
+		if err := plan.Prepare(); err != nil {
+			return f.Failf("%v", err)
+		}
+		dest = *out
+		if !cli.IsTraceFileName(dest) && !strings.HasSuffix(dest, string(os.PathSeparator)) {
+			dest += string(os.PathSeparator)
+		}
 	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return 2
-	}
-	if fs.NArg() > 1 && *out != "" && !isDir(*out) {
-		fmt.Fprintf(stderr, "wsproxy import: -out %s is a file, but %d captures were given: use a directory\n", *out, fs.NArg())
-		return 2
-	}
-	o := capture.ImportOptions{Options: capture.Options{Redact: redact.Policy{Keep: *keep}, MaxMessage: *maxMsg, Window: *window},
-		Out: *out, Split: *split, ToolVersion: version}
+	o := capture.ImportOptions{Options: capture.Options{Redact: redact.Policy{Keep: *keep}, MaxMessage: maxMsg, Window: int(window)},
+		Out: dest, Split: *split, ToolVersion: version}
 	if !*quiet {
 		o.Progress = stderr
 	}
-	code := 0
-	for _, path := range fs.Args() {
+	code = cli.ExitOK
+	for _, path := range pos {
 		sum, err := capture.Import(path, o)
 		if err != nil {
-			fmt.Fprintf(stderr, "wsproxy import: %v\n", err)
+			code = f.Failf("%v", err)
 			var nc *capture.NotCaptureError
-			var cut *capture.CutError
-			if errors.As(err, &nc) || errors.As(err, &cut) || sum == nil {
-				code = 2
+			if sum == nil || errors.As(err, &nc) {
 				continue
 			}
-			code = max(code, 1)
 		}
 		if !*quiet && sum != nil {
 			sum.WriteText(stdout)
 		}
 	}
 	return code
-}
-
-func isDir(p string) bool {
-	if strings.HasSuffix(p, string(os.PathSeparator)) {
-		return true
-	}
-	fi, err := os.Stat(p)
-	return err == nil && fi.IsDir()
 }
