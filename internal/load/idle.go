@@ -193,11 +193,11 @@ func (res *IdleResult) summarize() {
 func (res *IdleResult) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "wsload bench -idle: %d connections through the proxy, each pinging; %d pings, %d pongs\n", res.Conns, res.Pings, res.Pongs)
 	fmt.Fprintf(w, "proxy RSS before any connection: %s\n", mib(res.Baseline))
-	fmt.Fprintf(w, "RSS per connection (RSS - baseline) / conns: %.1f KiB when all were open (%.0fs), %.1f KiB midway, %.1f KiB at the end (%.0fs)\n",
+	fmt.Fprintf(w, "RSS per connection (RSS - baseline) / conns: %.1f KiB when all were open (%.1fs), %.1f KiB midway, %.1f KiB at the end (%.1fs)\n",
 		float64(res.PerConn[0])/1024, res.Connected.Seconds(), float64(res.PerConn[1])/1024, float64(res.PerConn[2])/1024, res.Closed.Seconds())
 	if n := len(res.Samples); n > 0 {
 		last := res.Samples[n-1]
-		fmt.Fprintf(w, "after all closed: %s at %.0fs (%.0fs after the close), %.2fx the baseline\n",
+		fmt.Fprintf(w, "after all closed: %s at %.1fs (%.1fs after the close), %.2fx the baseline\n",
 			mib(res.AfterClose), last.At.Seconds(), (last.At - res.Closed).Seconds(), res.AfterRatio)
 	}
 	fmt.Fprintf(w, "trace: %d records\n", res.Records)

@@ -18,7 +18,7 @@ const (
 	// RequestType is the command the round-trip mode sends.
 	RequestType = "list_models"
 
-	agentID = "agent-00000000-0000-4000-8000-00000000load"
+	agentID     = "agent-00000000-0000-4000-8000-00000000load"
 	runtimeJSON = `"runtime":{"agent_id":"` + agentID + `","conversation_id":"default"}`
 )
 
