@@ -285,6 +285,11 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchResult, error) {
 			}
 		}
 		if err != nil {
+			for _, c := range []*child{up.server, up.relay} {
+				if e := c.exited(); e != "" {
+					err = fmt.Errorf("%w; %s", err, e)
+				}
+			}
 			return fmt.Errorf("round %d, %s, %d conns (%s): %w", round, path, d.Conns, mode, err)
 		}
 		res.Runs = append(res.Runs, r)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,11 +43,18 @@ func startChild(name, path string, args, env []string, listening *regexp.Regexp,
 	}
 	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
 	cmd.Stderr = (*childLog)(c)
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s (%s): %w", name, path, err)
-	}
 	addr := make(chan string, 1)
-	go func() { // drains stdout until the process closes it
+	started := make(chan error, 1)
+	go func() { // starts the child, drains its stdout, waits for it
+		// Pdeathsig fires when the thread that started the child exits:
+		// this goroutine keeps its thread until the child is gone.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- fmt.Errorf("start %s (%s): %w", name, path, err)
+			return
+		}
+		started <- nil
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		found := false
@@ -64,6 +72,9 @@ func startChild(name, path string, args, env []string, listening *regexp.Regexp,
 		c.err = cmd.Wait()
 		close(c.done)
 	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
@@ -119,6 +130,16 @@ func (c *child) stop(sig os.Signal, grace time.Duration) error {
 		return fmt.Errorf("%s: %v: %s", c.name, c.err, c.output())
 	}
 	return nil
+}
+
+// exited describes the child if it has already ended, "" if it runs.
+func (c *child) exited() string {
+	select {
+	case <-c.done:
+		return fmt.Sprintf("%s had exited (%v): %s", c.name, c.err, c.output())
+	default:
+		return ""
+	}
 }
 
 func (c *child) kill() {
