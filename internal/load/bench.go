@@ -61,13 +61,14 @@ type Run struct {
 	// For the proxy: its memory (VmHWM at the end, the highest VmRSS
 	// sampled every 50 ms), the stream_delta records and all records in
 	// its trace, and what its summary said.
-	PeakRSS      int64  `json:"proxy_vmhwm,omitempty"`
-	MaxRSS       int64  `json:"proxy_max_rss,omitempty"`
-	EventRecords int64  `json:"event_records,omitempty"`
-	Records      int64  `json:"records,omitempty"`
-	Trace        string `json:"trace,omitempty"`
-	Checker      string `json:"checker,omitempty"`
-	Dropped      string `json:"dropped,omitempty"`
+	PeakRSS      int64       `json:"proxy_vmhwm,omitempty"`
+	MaxRSS       int64       `json:"proxy_max_rss,omitempty"`
+	RSS          []rssSample `json:"proxy_rss,omitempty"` // VmRSS every 50 ms
+	EventRecords int64       `json:"event_records,omitempty"`
+	Records      int64       `json:"records,omitempty"`
+	Trace        string      `json:"trace,omitempty"`
+	Checker      string      `json:"checker,omitempty"`
+	Dropped      string      `json:"dropped,omitempty"`
 }
 
 // BenchResult is a bench's runs and their medians.
@@ -279,7 +280,8 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchResult, error) {
 		var err error
 		r.Drive, err = Drive(ctx, d)
 		if p != nil {
-			r.MaxRSS = maxRSS(s.stop())
+			r.RSS = s.stop()
+			r.MaxRSS = maxRSS(r.RSS)
 			if ferr := p.finish(&r); err == nil {
 				err = ferr
 			}

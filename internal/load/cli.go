@@ -198,7 +198,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rounds := fs.Int("rounds", 3, "rounds (figures are medians)")
 	rtt := fs.Int("rtt", 2000, "round trips per path and round (0: none)")
 	dir := fs.String("dir", "", "keep the proxy's traces in this directory (default: a temporary one, removed)")
-	format := fs.String("format", "text", "text or json")
+	format := fs.String("format", "text", "text, or json (the table then goes to standard error)")
 	idle := fs.Bool("idle", false, "memory instead: -idle-conns connections through the proxy, each pinging every -ping for -for, then -after")
 	idleConns := fs.Int("idle-conns", 1000, "idle: connections")
 	ping := fs.Duration("ping", time.Second, "idle: ping interval")
@@ -224,6 +224,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		if *format == "json" {
+			res.WriteText(stderr)
 			return writeJSON(stdout, res)
 		}
 		res.WriteText(stdout)
@@ -242,9 +243,13 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if *format == "json" {
-		return writeJSON(stdout, res)
+		res.WriteText(stderr)
+		if err := writeJSON(stdout, res); err != nil {
+			return err
+		}
+	} else {
+		res.WriteText(stdout)
 	}
-	res.WriteText(stdout)
 	if !res.CountsOK {
 		return errors.New("the proxy's traces do not hold every event the clients received")
 	}
