@@ -136,3 +136,27 @@ func runChild() bool {
 	os.Exit(code)
 	return true
 }
+
+func TestMainRefusesBadInput(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bogus"}, `unknown command "bogus"`},
+		{[]string{"drive", "ws://10.1.2.3:80"}, `"10.1.2.3:80" is not loopback`},
+		{[]string{"drive"}, "want 1 arguments"},
+		{[]string{"relay"}, "-to is required"},
+		{[]string{"relay", "-to", "8.8.8.8:53"}, `"8.8.8.8:53" is not loopback`},
+		{[]string{"server", "-listen", "0.0.0.0:0"}, `"0.0.0.0:0" is not loopback`},
+		{[]string{"server", "-size", "0"}, "-size 0"},
+		{[]string{"bench"}, "-proxy PATH_TO_WSPROXY is required"},
+		{[]string{"bench", "-proxy", "/nonexistent/wsproxy"}, "not a program file"},
+		{[]string{"bench", "-proxy", os.Args[0], "-conns", "1,x"}, `-conns "1,x"`},
+		{[]string{"bench", "-proxy", os.Args[0], "-format", "xml"}, `-format "xml"`},
+	} {
+		var out, errb strings.Builder
+		if code := Main(context.Background(), c.args, &out, &errb); code != 2 || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("wsload %q: exit %d, stderr %q; want exit 2 and %q", c.args, code, errb.String(), c.want)
+		}
+	}
+}
