@@ -142,6 +142,12 @@ func (s *Server) serve(c *websocket.Conn, events int64) {
 	ackSig := make(chan struct{}, 1)
 	replies := make(chan reply, 256)
 	done := make(chan struct{})
+	quit := make(chan struct{})
+	defer func() { // end the reader and wait for it
+		close(quit)
+		c.Close()
+		<-done
+	}()
 	go func() { // the reader: owned by serve, ends when the connection does
 		defer close(done)
 		for {
@@ -166,13 +172,13 @@ func (s *Server) serve(c *websocket.Conn, events int64) {
 			case typ == "ping":
 				select {
 				case replies <- reply{}:
-				case <-time.After(s.o.IdleTimeout):
+				case <-quit:
 					return
 				}
 			case env.RequestID != nil && env.Info != nil && len(env.Info.Replies) > 0:
 				select {
 				case replies <- reply{typ: env.Info.Replies[0], id: string(env.RequestID)}:
-				case <-time.After(s.o.IdleTimeout):
+				case <-quit:
 					return
 				}
 			}
