@@ -376,8 +376,8 @@ func skippable(content string) []byte {
 	return append(b, content...)
 }
 
-// run is the writer's goroutine: it writes what is pending, in
-// line-aligned blocks, when a block's worth is waiting (the writers kick
+// run is the writer's goroutine: it writes what is pending, in frames
+// of whole lines, when a block's worth is waiting (the writers kick
 // it), on the flush timer, on request and on Close.
 func (w *Writer) run() {
 	defer close(w.done)
