@@ -11,6 +11,7 @@
 // A Reader streams records in constant memory from zstd, gzip or plain
 // JSON Lines (told apart by their first bytes). It reads files that are
 // still being written or were cut off, keeping every complete record and
-// reporting the cut (or a missing end mark) as a Warning, and rejects files that are not traces or
-// have an unknown major version with an error naming the file and line.
+// reporting the cut (or a missing end mark) as a Warning, and rejects
+// files that are not traces or have an unknown major version with an
+// error naming the file and line.
 package recorder
