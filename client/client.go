@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/http"
 	"net/url"
 	"strings"
@@ -393,6 +394,7 @@ func newRun(ctx context.Context, c *Client, script *Script) (*run, error) {
 		pending:      map[string]*request{},
 		used:         map[string]*request{},
 		keys:         map[string]uint64{},
+		hashSeed:     maphash.MakeSeed(),
 		delivered:    map[string]bool{},
 		written:      map[string]string{},
 		commandTypes: map[string]bool{},
@@ -433,8 +435,9 @@ type run struct {
 	pending      map[string]*request // by request_id, awaiting a reply
 	used         map[string]*request // every request_id sent
 	waiters      []*waiter
-	keys         map[string]uint64 // idempotency_key → payload hash
-	delivered    map[string]bool   // keys delivered to the application
+	keys         map[string]uint64 // idempotency_key → protocol.ContentHash
+	hashSeed     maphash.Seed
+	delivered    map[string]bool // keys delivered to the application
 	gaps         gapTracker
 	status       string
 	turn         *turnObs

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"sort"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -186,7 +184,7 @@ func (r *run) onInbound(x inbound) {
 
 	// Dedupe by idempotency_key.
 	if key := string(env.IdempotencyKey); key != "" {
-		h := payloadHash(x.data)
+		h := protocol.ContentHash(r.hashSeed, x.data)
 		if first, dup := r.keys[key]; dup {
 			r.rep.DuplicatesDropped++
 			if first != h {
@@ -231,28 +229,6 @@ func (r *run) onInbound(x inbound) {
 		}
 	}
 	r.notify(f)
-}
-
-// payloadHash hashes a frame without its transport seq, so that a relay
-// redelivery (same payload, new seq) hashes the same.
-func payloadHash(data []byte) uint64 {
-	var m map[string]json.RawMessage
-	h := fnv.New64a()
-	if json.Unmarshal(data, &m) != nil {
-		h.Write(data)
-		return h.Sum64()
-	}
-	delete(m, "seq")
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		h.Write([]byte(k))
-		h.Write(m[k])
-	}
-	return h.Sum64()
 }
 
 func errorText(f *frame) string {

@@ -149,6 +149,10 @@ type TypeInfo struct {
 	// Envelope is true for device events that carry runtime, event_seq,
 	// emitted_at and idempotency_key.
 	Envelope bool
+	// EnvelopeOptional is true when a documented protocol shows the type
+	// without the envelope (the reference's control_request carries seq
+	// and request_id only): a frame without it is not missing a field.
+	EnvelopeOptional bool
 	// Legacy marks types that newer devices no longer send.
 	Legacy bool
 }

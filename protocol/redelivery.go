@@ -1,0 +1,69 @@
+package protocol
+
+import (
+	"hash/maphash"
+
+	"github.com/lettadev/wsproxy/internal/jsonscan"
+)
+
+// TransportFields are the top-level members the relay adds to a frame it
+// delivers (the transport "seq"): a relay redelivery of a frame differs
+// from the first delivery in these only.
+var TransportFields = []string{"seq"}
+
+// IsTransportField reports whether the top-level member name is one of
+// TransportFields.
+func IsTransportField(name string) bool {
+	for _, f := range TransportFields {
+		if f == name {
+			return true
+		}
+	}
+	return false
+}
+
+// ContentHash hashes a message for redelivery detection: two deliveries
+// hash alike exactly when they are identical apart from the transport
+// fields, that is when they have the same top-level members other than
+// TransportFields, in any order, with byte-identical values. Only the top
+// level is looked at: a nested "seq" is content. Whitespace between
+// top-level tokens does not count. A payload that is not a JSON object is
+// hashed whole. The hash depends on seed, so compare hashes made with the
+// same seed only.
+//
+// This is the one definition of "identical apart from transport fields":
+// the checker (duplicate-idempotency-key) and the reference client (its
+// redelivery dedupe) both use it.
+func ContentHash(seed maphash.Seed, payload []byte) uint64 {
+	var sum uint64
+	o := jsonscan.NewObject(payload, 0)
+	for {
+		key, esc, vs, ve, ok := o.Next()
+		if !ok {
+			break
+		}
+		if transportKey(key, esc) {
+			continue
+		}
+		// Members combine by addition, so that their order does not count.
+		var h maphash.Hash
+		h.SetSeed(seed)
+		h.Write(key)
+		h.WriteByte(0)
+		h.Write(payload[vs:ve])
+		sum += h.Sum64()
+	}
+	if o.Err() != nil || jsonscan.SkipSpace(payload, o.End()) != len(payload) {
+		return maphash.Bytes(seed, payload)
+	}
+	return sum
+}
+
+func transportKey(key []byte, esc bool) bool {
+	for _, f := range TransportFields {
+		if jsonscan.KeyEquals(key, esc, f) {
+			return true
+		}
+	}
+	return false
+}
