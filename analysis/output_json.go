@@ -16,22 +16,22 @@ type JSONReport struct {
 	Frames int64 `json:"frames"`
 	// CutFiles and ReadErrors count the files cut (checked up to the cut)
 	// and the files that could not be read.
-	CutFiles   int `json:"cut_files"`
-	ReadErrors int `json:"read_errors"`
-	Files    []JSONFile     `json:"files"`
-	Findings []Finding      `json:"findings"`
+	CutFiles   int        `json:"cut_files"`
+	ReadErrors int        `json:"read_errors"`
+	Files      []JSONFile `json:"files"`
+	Findings   []Finding  `json:"findings"`
 }
 
 // JSONFile is one input file in a JSONReport.
 type JSONFile struct {
-	Name      string   `json:"name"`
-	Records   int64    `json:"records"`
-	Truncated bool     `json:"truncated,omitempty"`
+	Name      string `json:"name"`
+	Records   int64  `json:"records"`
+	Truncated bool   `json:"truncated,omitempty"`
 	// CutAt is the decompressed byte offset of the cut (when truncated).
 	CutAt    *int64   `json:"cut_at_byte,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
-	BadLines  []string `json:"bad_lines,omitempty"`
-	Error     string   `json:"error,omitempty"`
+	BadLines []string `json:"bad_lines,omitempty"`
+	Error    string   `json:"error,omitempty"`
 }
 
 // WriteJSON writes the report as one JSON document:

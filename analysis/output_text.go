@@ -153,7 +153,10 @@ func writeSummary(w io.Writer, r *Report) {
 	if r.Notes > 0 {
 		notes = fmt.Sprintf(", %d note(s) (undetermined, not judged)", r.Notes)
 	}
-	fmt.Fprintf(w, "%d error(s), %d warning(s)%s in %d file(s), %d frames\n", r.Errors, r.Warnings, notes, files, r.Frames)
+	errs := r.ReadErrors()
+	if files > 0 || len(errs) == 0 {
+		fmt.Fprintf(w, "%d error(s), %d warning(s)%s in %d file(s), %d frames\n", r.Errors, r.Warnings, notes, files, r.Frames)
+	}
 	if cut := r.Cut(); len(cut) == 1 {
 		fmt.Fprintf(w, "1 file cut at byte %d (%s): checked up to the cut\n", cut[0].CutAt, cut[0].Name)
 	} else if len(cut) > 1 {
@@ -163,7 +166,10 @@ func writeSummary(w io.Writer, r *Report) {
 		}
 		fmt.Fprintln(w)
 	}
-	if errs := r.ReadErrors(); len(errs) > 0 {
+	if len(errs) > 0 {
+		if files == 0 {
+			fmt.Fprintf(w, "nothing checked: ")
+		}
 		fmt.Fprintf(w, "%d of %d file(s) could not be read, so not checked:\n", len(errs), len(r.Files))
 		for _, err := range errs {
 			fmt.Fprintf(w, "  %v\n", err)
