@@ -61,6 +61,10 @@ type ConnInfo struct {
 	// Line is the trace line of its open record (or of its first record
 	// when the trace has none).
 	Line int64
+	// FirstSeq is the transport seq of the first server frame that has
+	// one (0 when none does): a replay's numbering on the socket starts
+	// there.
+	FirstSeq int64
 }
 
 // HTTPAnswer is a recorded answer to a plain GET request.
@@ -195,7 +199,9 @@ func (x *Index) warn(s string) {
 
 type openConn struct {
 	s      *SessionInfo
+	ci     int // its place in s.Conns
 	closed bool
+	seq    bool // FirstSeq found
 }
 
 type indexer struct {
@@ -224,6 +230,12 @@ func (ix *indexer) add(rec *trace.Record) {
 				s.ClientFrames++
 			} else {
 				s.ServerFrames++
+				if !oc.seq && rec.Op == trace.OpText {
+					if env, err := protocol.Parse(rec.Payload); err == nil && env.HasSeq {
+						oc.seq = true
+						s.Conns[oc.ci].FirstSeq = env.Seq
+					}
+				}
 			}
 		}
 		if (rec.Kind == trace.KindClose || rec.Op == trace.OpClose) && !oc.closed {
@@ -255,7 +267,7 @@ func (ix *indexer) openConn(rec *trace.Record, rawURL string, sess protocol.Sess
 	}
 	s.Conns = append(s.Conns, ConnInfo{Conn: rec.Conn, Channel: sess.Channel, URL: rawURL, Line: rec.Line})
 	s.LastLine, s.End = rec.Line, rec.T
-	ix.byConn[rec.Conn] = &openConn{s: s}
+	ix.byConn[rec.Conn] = &openConn{s: s, ci: len(s.Conns) - 1}
 	ix.open[s]++
 }
 

@@ -1,6 +1,8 @@
 package replay
 
 import (
+	"strconv"
+
 	"github.com/lettadev/wsproxy/internal/jsonscan"
 )
 
@@ -127,4 +129,22 @@ func walkStrings(p []byte, i int, f func(vs, ve int)) (int, error) {
 		}
 	}
 	return jsonscan.SkipValue(p, i)
+}
+
+// replaceTopInt appends p to dst with the value of its top-level member
+// name replaced by the integer n; false (and dst unchanged) when p has no
+// such member.
+func replaceTopInt(dst, p []byte, name string, n int64) ([]byte, bool) {
+	o := jsonscan.NewObject(p, 0)
+	for {
+		key, esc, vs, ve, ok := o.Next()
+		if !ok {
+			return dst, false
+		}
+		if jsonscan.KeyEquals(key, esc, name) {
+			dst = append(dst, p[:vs]...)
+			dst = strconv.AppendInt(dst, n, 10)
+			return append(dst, p[ve:]...), true
+		}
+	}
 }

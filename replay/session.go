@@ -73,8 +73,9 @@ type engine struct {
 	claimMu sync.Mutex
 	over    bool
 
-	scratch []byte
-	spans   []span
+	scratch    []byte
+	seqScratch []byte
+	spans      []span
 	values  []string
 }
 
@@ -323,10 +324,15 @@ func (e *engine) pump() bool {
 			e.pop()
 			continue
 		case !it.ours:
-			// The recording has the client closing this socket here.
-			if s.state == sockOpen && e.opts.Linger >= 0 && s.lingerAt.IsZero() {
-				s.lingerAt = time.Now().Add(e.opts.Linger)
-				s.lingerCode, s.lingerReason = it.code, it.reason
+			// The recording has the peer closing this socket here: wait
+			// for its close (bounded by the timeout) and echo it, rather
+			// than close first and race it.
+			if s.state == sockOpen && s.lingerAt.IsZero() {
+				s.awaitClose = true
+				if e.opts.Linger >= 0 {
+					s.lingerAt = time.Now().Add(max(e.opts.Linger, e.opts.Timeout))
+				}
+				s.lingerCode, s.lingerReason = websocket.CloseNormalClosure, fmt.Sprintf("replay: the %s did not close", e.peer())
 			}
 			e.pop()
 			continue
@@ -417,12 +423,23 @@ func (e *engine) send(s *sock, it *item) {
 		return
 	}
 	p := it.payload
+	var seq int64
 	if e.role == roleServe {
 		if len(it.reqID) > 0 && len(e.rewrite) > 0 {
 			e.spans, e.values = requestIDRewrite(p, e.rewrite, e.spans, e.values)
 			if len(e.spans) > 0 {
 				e.scratch = splice(e.scratch[:0], p, e.spans, e.values)
 				p = e.scratch
+			}
+		}
+		if it.hasSeq {
+			// Every frame sent on a socket continues its numbering, the
+			// replay's own pongs included: renumber the recorded seq.
+			seq = s.nextSeq(it.seq)
+			if seq != it.seq {
+				if q, ok := replaceTopInt(e.seqScratch[:0], p, "seq", seq); ok {
+					e.seqScratch, p = q, q
+				}
 			}
 		}
 	} else {
@@ -435,16 +452,7 @@ func (e *engine) send(s *sock, it *item) {
 	}
 	s.sent++
 	if it.hasSeq && e.role == roleServe {
-		if len(s.seqs) >= maxUnacked {
-			// A client that does not ack: remember only the latest seqs.
-			s.seqs = s.seqs[1:]
-			s.forgotten++
-		}
-		s.seqs = append(s.seqs, it.seq)
-		s.seqSent++
-		if it.seq > s.maxSeq {
-			s.maxSeq = it.seq
-		}
+		s.sentSeq(seq)
 	}
 }
 
@@ -638,6 +646,7 @@ func (e *engine) closeAll(aborted bool) {
 			case ev.kind == evConnect:
 				ev.out.close()
 			}
+			ev.release()
 		case <-grace.C:
 			open = 0
 		}
@@ -666,6 +675,7 @@ func (e *engine) stop(aborted bool) {
 				ev.out.closeFrame(code, "replay: session over")
 				ev.out.expire(closeGrace)
 			}
+			ev.release()
 		default:
 			return
 		}
