@@ -76,7 +76,7 @@ type engine struct {
 	scratch    []byte
 	seqScratch []byte
 	spans      []span
-	values  []string
+	values     []string
 }
 
 const (

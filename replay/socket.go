@@ -75,9 +75,9 @@ type sock struct {
 	seqSent      int
 	// seqNext is the transport seq the next frame sent on the socket
 	// gets (serve); 0 until the first recorded seq sets the start.
-	seqNext int64
-	acked        int
-	liveClose    int
+	seqNext   int64
+	acked     int
+	liveClose int
 }
 
 // nextSeq returns the seq of the next sequenced frame sent on the socket:
