@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"time"
@@ -180,6 +181,9 @@ func (d *driver) liveConnID(id string) string {
 	return live
 }
 
+// maxErrorBody bounds the part of a refused handshake's body kept.
+const maxErrorBody = 512
+
 // dial opens the live socket standing for s (Drive).
 func (e *engine) dial(s *sock) {
 	d := e.driver
@@ -192,14 +196,19 @@ func (e *engine) dial(s *sock) {
 	ws, resp, err := dialer.DialContext(ctx, u, e.opts.Header)
 	cancel()
 	if err != nil {
-		reason := err.Error()
+		ce := ConnectError{Session: e.info.Number, Conn: s.info.Conn, Channel: s.info.Channel, URL: safeURL(u), Err: err.Error()}
 		if resp != nil {
-			reason = fmt.Sprintf("%s (HTTP %s)", reason, resp.Status)
+			ce.Status = resp.StatusCode
+			if resp.Body != nil {
+				b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+				resp.Body.Close()
+				ce.Body = string(b)
+			}
 		}
 		s.state = sockAbsent
-		e.log.add(Entry{Kind: Missing, Session: e.info.Number, Line: s.info.Line, Conn: s.info.Conn, Channel: s.info.Channel,
-			Type: "open", Reason: "dial " + safeURL(u) + ": " + reason})
-		e.dropExpected(s)
+		e.log.update(func(r *SessionReport) { r.ConnectErrors = append(r.ConnectErrors, ce) })
+		e.opts.logf("replay: %s", ce)
+		e.dropUnseen(s)
 		return
 	}
 	s.state, s.out = sockOpen, &wsSender{ws: ws, timeout: e.opts.Timeout}

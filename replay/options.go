@@ -99,9 +99,12 @@ type Options struct {
 	// TypesOnly makes Drive compare the live server's frames by type only;
 	// by default their contents are compared too, ignoring volatile fields.
 	TypesOnly bool
-	// Volatile adds JSON member names that Drive ignores when comparing
-	// contents, to request_id, seq, event_seq, idempotency_key,
-	// emitted_at, timestamp, date, pid, lastModified and every *_at.
+	// Volatile adds what Drive ignores when comparing contents: member
+	// names (ignored at any depth) and JSON paths from the top of the
+	// message ("device_status.uptime", "$.a.b", "entries[*].id",
+	// "entries[0].id"; see ParseIgnore), to request_id, seq, event_seq,
+	// idempotency_key, emitted_at, timestamp, date, pid, lastModified and
+	// every *_at.
 	Volatile []string
 	// Header is sent with Drive's WebSocket handshakes (e.g. an
 	// Authorization header for a live relay).

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -116,10 +117,41 @@ type SessionReport struct {
 	Mismatch   []Entry `json:"mismatch,omitempty"`
 	Acks       []Entry `json:"acks,omitempty"`
 	Counts     Counts  `json:"counts"`
+	// ConnectErrors lists the sockets Drive could not open: a failed
+	// connection or a refused handshake. They are not divergences: the
+	// replay could not run.
+	ConnectErrors []ConnectError `json:"connect_errors,omitempty"`
 	// Truncated is true when a list was cut at MaxEntries.
 	Truncated bool `json:"truncated,omitempty"`
 	// Done is true once the session's replay has ended.
 	Done bool `json:"done"`
+}
+
+// ConnectError is a socket Drive could not open.
+type ConnectError struct {
+	Session int    `json:"session"`
+	Conn    string `json:"conn"`
+	Channel string `json:"channel,omitempty"`
+	// URL is the URL dialled (tokens redacted).
+	URL string `json:"url"`
+	// Status and Body are the server's HTTP answer to the handshake (0
+	// and "" when there was none: the connection failed).
+	Status int    `json:"status,omitempty"`
+	Body   string `json:"body,omitempty"`
+	// Err is the error.
+	Err string `json:"error"`
+}
+
+func (c ConnectError) String() string {
+	s := fmt.Sprintf("session %d %s(%s): cannot connect to %s: %s", c.Session, c.Conn, c.Channel, c.URL, c.Err)
+	if c.Status != 0 {
+		s += fmt.Sprintf(" (HTTP %d", c.Status)
+		if b := strings.TrimSpace(c.Body); b != "" {
+			s += ": " + strconv.Quote(b)
+		}
+		s += ")"
+	}
+	return s
 }
 
 // Counts are the sizes of a report's lists before truncation.
@@ -160,6 +192,22 @@ type Report struct {
 	// NotServed lists the numbers of selected sessions no client took.
 	NotServed []int  `json:"not_served,omitempty"`
 	Totals    Counts `json:"totals"`
+	// ConnectErrors lists every session's sockets Drive could not open.
+	ConnectErrors []ConnectError `json:"connect_errors,omitempty"`
+}
+
+// Err returns an error naming the sockets Drive could not open (nil when
+// there are none): the live server could not be compared with at all,
+// which is not a divergence.
+func (r *Report) Err() error {
+	if len(r.ConnectErrors) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(r.ConnectErrors))
+	for i, c := range r.ConnectErrors {
+		msgs[i] = c.String()
+	}
+	return fmt.Errorf("replay: %d socket(s) could not connect: %s", len(msgs), strings.Join(msgs, "; "))
 }
 
 // Divergences is the total number of divergences.
@@ -191,6 +239,9 @@ func (r *Report) String() string {
 	if len(r.NotServed) > 0 {
 		fmt.Fprintf(&b, "\n  sessions not served: %v", r.NotServed)
 	}
+	if n := len(r.ConnectErrors); n > 0 {
+		fmt.Fprintf(&b, "\n  %d socket(s) could not connect: not compared", n)
+	}
 	return b.String()
 }
 
@@ -200,7 +251,7 @@ func (r *Report) WriteFile(path string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return os.WriteFile(path, append(b, '\n'), 0o600)
 }
 
 // sessionLog is a session's report as it is built, safe to snapshot from
@@ -280,6 +331,7 @@ func (l *sessionLog) snapshot() SessionReport {
 	r.OutOfOrder = append([]Entry(nil), r.OutOfOrder...)
 	r.Mismatch = append([]Entry(nil), r.Mismatch...)
 	r.Acks = append([]Entry(nil), r.Acks...)
+	r.ConnectErrors = append([]ConnectError(nil), r.ConnectErrors...)
 	return r
 }
 
@@ -288,6 +340,7 @@ func buildReport(trace, mode, target string, logs []*sessionLog, notServed []int
 	for _, l := range logs {
 		s := l.snapshot()
 		r.Totals.add(s.Counts)
+		r.ConnectErrors = append(r.ConnectErrors, s.ConnectErrors...)
 		r.Sessions = append(r.Sessions, s)
 	}
 	return r

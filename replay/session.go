@@ -204,6 +204,11 @@ func (e *engine) ingest(b []*item, ok bool) {
 			continue
 		}
 		s := e.socks[it.sock]
+		if s.unreachable {
+			it.done = true
+			e.ahead -= len(it.payload)
+			continue
+		}
 		if s.state == sockClosed || s.state == sockAbsent {
 			e.giveUp(it, e.goneReason(s))
 			continue

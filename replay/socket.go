@@ -66,6 +66,7 @@ type sock struct {
 	lingerReason string
 	closeSent    bool
 	awaitClose   bool // the recording has the peer closing: wait for it
+	unreachable  bool // Drive could not open it (a connect error)
 	claimed      bool // a live socket is on its way (guarded by engine.claimMu)
 
 	sent, unsent int
@@ -193,6 +194,18 @@ func (e *engine) goneReason(s *sock) string {
 
 // dropExpected gives up the frames still expected on a socket that can no
 // longer send them.
+// dropUnseen forgets what the server was to send on a socket Drive could
+// not open: a connect error, not a divergence per frame.
+func (e *engine) dropUnseen(s *sock) {
+	s.unreachable = true
+	for _, it := range e.theirs[s.idx] {
+		it.done = true
+		e.ahead -= len(it.payload)
+		it.payload = nil
+	}
+	e.theirs[s.idx] = nil
+}
+
 func (e *engine) dropExpected(s *sock) {
 	reason := e.goneReason(s)
 	for _, it := range e.theirs[s.idx] {

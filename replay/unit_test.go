@@ -172,3 +172,35 @@ func TestIndexGroupsSessions(t *testing.T) {
 		t.Errorf("a failed selection should list the sessions: %v", err)
 	}
 }
+
+// Options.Volatile (the CLI's -ignore) takes member names, ignored at any
+// depth, and JSON paths from the top.
+func TestCompareIgnore(t *testing.T) {
+	rec := `{"type":"s","device_status":{"uptime":1,"git":{"branch":"main"}},"list":[{"n":1,"k":"a"},{"n":2,"k":"b"}],"uptime":5}`
+	live := `{"type":"s","device_status":{"uptime":9,"git":{"branch":"dev"}},"list":[{"n":7,"k":"a"},{"n":8,"k":"b"}],"uptime":5}`
+	for _, x := range []struct {
+		ignore []string
+		want   string
+	}{
+		{nil, "device_status.git.branch is"},
+		{[]string{"device_status.git.branch"}, "device_status.uptime is"},
+		{[]string{"$.device_status.git.branch", "uptime"}, "list[0].n is"},
+		{[]string{"device_status.git", "device_status.uptime", "list[*].n"}, ""},
+		{[]string{"device_status.git", "device_status.uptime", "list[].n"}, ""},
+		{[]string{"device_status.git", "device_status.uptime", "list[0].n"}, "list[1].n is"},
+		{[]string{"branch", "uptime", "n"}, ""},
+	} {
+		got := newComparer(x.ignore).compare([]byte(rec), []byte(live), nil)
+		if (x.want == "") != (got == "") || !strings.Contains(got, x.want) {
+			t.Errorf("ignore %v: %q, want %q", x.ignore, got, x.want)
+		}
+	}
+	if l, err := ParseIgnore(" a.b , c,,list[*].n"); err != nil || len(l) != 3 {
+		t.Errorf("ParseIgnore: %v %v", l, err)
+	}
+	for _, bad := range []string{"a..b", "a.", "a[0.b", "$"} {
+		if _, err := ParseIgnore(bad); err == nil {
+			t.Errorf("ParseIgnore(%q): no error", bad)
+		}
+	}
+}

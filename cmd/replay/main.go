@@ -5,10 +5,11 @@
 //
 //	replay [-listen 127.0.0.1:8766] [-mode reactive|timed|fast] [-speed 1.0]
 //	       [-session KEY|-conn ID] [-once|-all] [-strict] [-report FILE] TRACE
-//	replay -drive ws://HOST:PORT [-strict] [-report FILE] TRACE
+//	replay -drive ws://HOST:PORT [-ignore FIELD,...] [-strict] [-report FILE] TRACE
 //
 // Exit status: 0, or 1 with -strict when the live peer diverged, or 2 when
-// the replay could not run.
+// the replay could not run (with -drive: a socket could not connect, or
+// its handshake was refused).
 package main
 
 import (
@@ -53,6 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		linger  = fs.Duration("linger", 2*time.Second, "how long to keep a socket open after the recording is over (negative: until the peer closes)")
 		drive   = fs.String("drive", "", "play the recorded client against the live server at `URL` (ws://HOST:PORT) instead of serving")
 		types   = fs.Bool("types-only", false, "drive: compare the server's frames by type only, not contents")
+		ignore  = fs.String("ignore", "", "drive: also ignore these `FIELD[,FIELD...]` when comparing contents: member names (at any depth) or JSON paths (a.b, list[*].id)")
 		acks    = fs.Bool("require-acks", false, "serve: a frame with a seq the client never acks is a divergence")
 		list    = fs.Bool("list", false, "list the trace's sessions and exit")
 		quiet   = fs.Bool("q", false, "log only divergences and the summary")
@@ -82,6 +84,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		fmt.Fprintln(stderr, "replay: -speed must be positive")
 		return 2
 	}
+	volatile, err := replay.ParseIgnore(*ignore)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
 	if *once && *all {
 		fmt.Fprintln(stderr, "replay: -once and -all exclude each other")
 		return 2
@@ -92,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 	logger := log.New(stderr, "", log.Ltime|log.Lmicroseconds)
 	opts := replay.Options{
 		Mode: m, Speed: *speed, Session: *session, Conn: *conn, Timeout: *timeout, Linger: *linger,
-		Repeat: !*once && !*all, TypesOnly: *types, RequireAcks: *acks, Logf: logger.Printf,
+		Repeat: !*once && !*all, TypesOnly: *types, Volatile: volatile, RequireAcks: *acks, Logf: logger.Printf,
 	}
 	if *linger == 0 {
 		opts.Linger = time.Nanosecond
@@ -125,6 +132,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 			fmt.Fprintf(stderr, "replay: write report: %v\n", err)
 			return 2
 		}
+	}
+	if err := rep.Err(); err != nil {
+		// The live server could not be compared with: not a pass, and
+		// not a divergence either.
+		for _, c := range rep.ConnectErrors {
+			fmt.Fprintf(stderr, "replay: error: %s\n", c)
+		}
+		return 2
 	}
 	if *strict && (!rep.OK() || len(rep.NotServed) > 0 && !opts.Repeat && opts.MaxSessions == 0) {
 		return 1
