@@ -4,28 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 
 	"github.com/lettadev/wsproxy/recorder"
 	"github.com/lettadev/wsproxy/trace"
 )
 
 // TraceSuffixes are the file name endings a directory argument is
-// searched for.
-var TraceSuffixes = []string{".jsonl", ".jsonl.zst", ".jsonl.gz"}
+// searched for (recorder.TraceSuffixes).
+var TraceSuffixes = recorder.TraceSuffixes
 
 // IsTraceName reports whether name ends with one of TraceSuffixes.
-func IsTraceName(name string) bool {
-	for _, s := range TraceSuffixes {
-		if strings.HasSuffix(name, s) {
-			return true
-		}
-	}
-	return false
-}
+func IsTraceName(name string) bool { return recorder.IsTraceName(name) }
 
 // Report is the result of checking trace files.
 type Report struct {
@@ -84,40 +73,9 @@ func (r *Report) ReadErrors() []error {
 	return out
 }
 
-// ExpandPaths replaces each directory of paths by its trace files (see
-// TraceSuffixes), sorted by name. Other paths are kept as they are. A
-// directory with no trace file is an error, returned alongside the rest.
-func ExpandPaths(paths []string) ([]string, []error) {
-	var out []string
-	var errs []error
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil || !st.IsDir() {
-			out = append(out, p)
-			continue
-		}
-		ents, err := os.ReadDir(p)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		var names []string
-		for _, e := range ents {
-			if !e.IsDir() && IsTraceName(e.Name()) {
-				names = append(names, e.Name())
-			}
-		}
-		if len(names) == 0 {
-			errs = append(errs, fmt.Errorf("%s: no %s files in the directory", p, strings.Join(TraceSuffixes, ", ")))
-			continue
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			out = append(out, filepath.Join(p, n))
-		}
-	}
-	return out, errs
-}
+// ExpandPaths replaces each directory of paths by its trace files, sorted
+// by name (recorder.ExpandPaths).
+func ExpandPaths(paths []string) ([]string, []error) { return recorder.ExpandPaths(paths) }
 
 // batchSize is the number of records the reading goroutine hands over at
 // once.

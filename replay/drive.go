@@ -33,12 +33,18 @@ import (
 // with a path is dialled as given, with the recorded query parameters.
 // The error is non-nil only when the replay could not start.
 func Drive(ctx context.Context, target, path string, opts Options) (*Report, error) {
+	return DriveFiles(ctx, target, []string{path}, opts)
+}
+
+// DriveFiles is Drive for a trace in several files (rotated parts, or a
+// directory of them): see ReadIndex.
+func DriveFiles(ctx context.Context, target string, paths []string, opts Options) (*Report, error) {
 	opts = opts.withDefaults()
 	base, err := parseTarget(target)
 	if err != nil {
 		return nil, err
 	}
-	x, err := ReadIndex(path)
+	x, err := ReadIndex(paths...)
 	if err != nil {
 		return nil, err
 	}
@@ -58,12 +64,12 @@ func Drive(ctx context.Context, target, path string, opts Options) (*Report, err
 			continue
 		}
 		opts.logf("replay: driving session %d (%s, trace lines %d-%d) against %s", info.Number, info.Name(), info.FirstLine, info.LastLine, safeURL(base.String()))
-		e := newEngine(ctx, roleDrive, path, info, &opts)
+		e := newEngine(ctx, roleDrive, x, info, &opts)
 		e.driver = d
 		logs = append(logs, e.log)
 		e.run()
 	}
-	return buildReport(path, opts.Mode.String(), safeURL(base.String()), logs, notDriven), nil
+	return buildReport(x.Path, opts.Mode.String(), safeURL(base.String()), logs, notDriven), nil
 }
 
 // driver holds what Drive's sessions share.

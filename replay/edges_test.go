@@ -3,6 +3,7 @@ package replay_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lettadev/wsproxy/protocol"
+	"github.com/lettadev/wsproxy/recorder"
 	"github.com/lettadev/wsproxy/replay"
 	"github.com/lettadev/wsproxy/trace"
 )
@@ -133,5 +135,65 @@ func TestClientCloseFinishesAtOnce(t *testing.T) {
 	r := srv.Server.Report()
 	if r.Totals.Missing == 0 || r.Totals.Matched != 0 {
 		t.Fatalf("report:\n%s", r)
+	}
+}
+
+// writeParts writes recs as the rotated parts of one run, split before
+// the records at the given indices, and returns the directory.
+func writeParts(t *testing.T, recs []*trace.Record, splits ...int) string {
+	t.Helper()
+	dir := t.TempDir()
+	bounds := append(append([]int{0}, splits...), len(recs))
+	for part := 1; part < len(bounds); part++ {
+		path := filepath.Join(dir, recorder.PartPath("run.jsonl.zst", part))
+		w, err := recorder.Create(path, recorder.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := trace.NewHeader("replay-test", "1", trace.SourceProxy, time.Date(2026, 11, 28, 17, 0, 0, 0, time.UTC))
+		h.Header.Part = part
+		w.Write(h)
+		for i, r := range recs[bounds[part-1]:bounds[part]] {
+			c := *r
+			c.Line = int64(i + 2)
+			w.Write(&c)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// A session recorded across rotated parts is served whole from the
+// directory, and divergences name the part and its own line.
+func TestRotatedPartsServedWhole(t *testing.T) {
+	b := twoSocketTrace()
+	recs := b.recs
+	dir := writeParts(t, recs, 5, 12) // the session spans three parts
+	srv, err := replay.NewServerFiles([]string{dir}, testOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.Sessions()); n != 1 {
+		t.Fatalf("%d sessions, want the one spanning the parts", n)
+	}
+	srv.Close()
+	ts := replay.NewTestServer(t, dir, testOpts())
+	play(t, ts.URL, recs, playOpts{timeout: 5 * time.Second})
+	ts.RequireNoDivergence()
+
+	// A command not sent is reported at its part's line.
+	ts = replay.NewTestServer(t, dir, testOpts())
+	play(t, ts.URL, recs, playOpts{timeout: 5 * time.Second, skip: "list_models", noCheck: true})
+	r := ts.Report()
+	if len(r.Sessions) != 1 || len(r.Sessions[0].Missing) != 1 {
+		t.Fatalf("report:\n%s\n%v", r, r.All())
+	}
+	m := r.Sessions[0].Missing[0]
+	part3 := filepath.Join(dir, recorder.PartPath("run.jsonl.zst", 3))
+	// list_models is record 20 of the trace: part 3 starts at record 13.
+	if m.Type != "list_models" || m.File != part3 || m.Line != int64(20-12+1) || !strings.Contains(m.String(), part3+" line 9") {
+		t.Fatalf("missing entry %+v: %s", m, m)
 	}
 }

@@ -35,8 +35,10 @@ type Entry struct {
 	// Session is the session's number in the trace (1-based).
 	Session int `json:"session"`
 	// Line is the trace line of the recorded frame (0 when there is none,
-	// as for an unexpected frame).
-	Line int64 `json:"line,omitempty"`
+	// as for an unexpected frame). File is its file when the trace has
+	// several (Line is then the file's own line).
+	File string `json:"file,omitempty"`
+	Line int64  `json:"line,omitempty"`
 	// Conn and Channel name the recorded socket.
 	Conn    string `json:"conn,omitempty"`
 	Channel string `json:"channel,omitempty"`
@@ -66,7 +68,9 @@ func (e Entry) String() string {
 	if e.Type != "" {
 		fmt.Fprintf(&b, " %s", e.Type)
 	}
-	if e.Line > 0 {
+	if e.Line > 0 && e.File != "" {
+		fmt.Fprintf(&b, " (%s line %d)", e.File, e.Line)
+	} else if e.Line > 0 {
 		fmt.Fprintf(&b, " (trace line %d)", e.Line)
 	}
 	if e.Got != "" && e.Got != e.Type {
@@ -257,14 +261,15 @@ func (r *Report) WriteFile(path string) error {
 // sessionLog is a session's report as it is built, safe to snapshot from
 // other goroutines.
 type sessionLog struct {
-	mu   sync.Mutex
-	rep  SessionReport
-	max  int
-	opts *Options
+	mu    sync.Mutex
+	rep   SessionReport
+	max   int
+	opts  *Options
+	index *Index
 }
 
-func newSessionLog(info *SessionInfo, opts *Options) *sessionLog {
-	l := &sessionLog{max: opts.MaxEntries, opts: opts}
+func newSessionLog(x *Index, info *SessionInfo, opts *Options) *sessionLog {
+	l := &sessionLog{max: opts.MaxEntries, opts: opts, index: x}
 	l.rep = SessionReport{Session: info.Number, Key: info.Name(), FirstLine: info.FirstLine, LastLine: info.LastLine,
 		Matched: []Entry{}, Unexpected: []Entry{}, Missing: []Entry{}}
 	for _, c := range info.Conns {
@@ -273,8 +278,12 @@ func newSessionLog(info *SessionInfo, opts *Options) *sessionLog {
 	return l
 }
 
-// add records an entry, logs divergences and calls the hook.
+// add records an entry, logs divergences and calls the hook. Its Line is
+// in the index's numbering; it is reported as a file's line.
 func (l *sessionLog) add(e Entry) {
+	if l.index != nil {
+		e.File, e.Line = l.index.Locate(e.Line)
+	}
 	l.mu.Lock()
 	var list *[]Entry
 	c := &l.rep.Counts

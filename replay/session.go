@@ -28,7 +28,7 @@ type engine struct {
 	role   role
 	opts   *Options
 	info   *SessionInfo
-	path   string
+	index  *Index
 	log    *sessionLog
 	cmp    *comparer
 	driver *driver // Drive only
@@ -90,10 +90,10 @@ const (
 	maxLiveFrame  = 64 << 20
 )
 
-func newEngine(parent context.Context, r role, path string, info *SessionInfo, opts *Options) *engine {
+func newEngine(parent context.Context, r role, x *Index, info *SessionInfo, opts *Options) *engine {
 	ctx, cancel := context.WithCancel(parent)
 	e := &engine{
-		role: r, opts: opts, info: info, path: path, log: newSessionLog(info, opts),
+		role: r, opts: opts, info: info, index: x, log: newSessionLog(x, info, opts),
 		ctx: ctx, cancel: cancel, events: make(chan event, 64), stopped: make(chan struct{}),
 		theirs: make([][]*item, len(info.Conns)), rewrite: map[string]string{},
 	}
@@ -143,7 +143,7 @@ func (e *engine) run() {
 	defer e.finish()
 	e.timer = time.NewTimer(time.Hour)
 	e.timer.Stop()
-	e.feed = startFeeder(e.ctx, &e.wg, e.path, e.info, e.ourSide(), e.role == roleDrive, e.opts.Logf)
+	e.feed = startFeeder(e.ctx, &e.wg, e.index, e.info, e.ourSide(), e.role == roleDrive, e.opts.Logf)
 	e.lastActive = time.Now()
 	for {
 		more := e.pump()
@@ -192,7 +192,7 @@ func (e *engine) ingest(b []*item, ok bool) {
 	if !ok {
 		e.feedDone = true
 		if e.feed.err != nil {
-			e.opts.logf("replay: session %d: reading %s: %v", e.info.Number, e.path, e.feed.err)
+			e.opts.logf("replay: session %d: reading %s: %v", e.info.Number, e.index.Path, e.feed.err)
 		}
 		return
 	}

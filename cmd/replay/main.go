@@ -4,8 +4,11 @@
 // diverged from the recording.
 //
 //	replay [-listen 127.0.0.1:8766] [-mode reactive|timed|fast] [-speed 1.0]
-//	       [-session KEY|-conn ID] [-once|-all] [-strict] [-report FILE] TRACE
-//	replay -drive ws://HOST:PORT [-ignore FIELD,...] [-strict] [-report FILE] TRACE
+//	       [-session KEY|-conn ID] [-once|-all] [-strict] [-report FILE] TRACE...
+//	replay -drive ws://HOST:PORT [-ignore FIELD,...] [-strict] [-report FILE] TRACE...
+//
+// TRACE may be several files or a directory: the rotated parts of a run
+// are one timeline, and a session spanning parts is replayed whole.
 //
 // Exit status: 0, or 1 with -strict when the live peer diverged, or 2 when
 // the replay could not run (with -drive: a socket could not connect, or
@@ -60,7 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		quiet   = fs.Bool("q", false, "log only divergences and the summary")
 	)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: replay [flags] TRACE\n       replay -drive ws://HOST:PORT [flags] TRACE\n\n"+
+		fmt.Fprintln(stderr, "usage: replay [flags] TRACE...\n       replay -drive ws://HOST:PORT [flags] TRACE...\n\n"+
+			"TRACE is a trace file, several (rotated parts of one run), or a directory of them.\n"+
 			"A replay server ignores auth. -drive sends $LETTA_API_KEY, if set, as a bearer token.\n\nflags:")
 		fs.PrintDefaults()
 	}
@@ -70,11 +74,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		}
 		return 2
 	}
-	if fs.NArg() != 1 {
+	if fs.NArg() == 0 {
 		fs.Usage()
 		return 2
 	}
-	path := fs.Arg(0)
+	paths := fs.Args()
 	m, err := replay.ParseMode(*mode)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -94,7 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 		return 2
 	}
 	if *list {
-		return listSessions(path, stdout, stderr)
+		return listSessions(paths, stdout, stderr)
 	}
 	logger := log.New(stderr, "", log.Ltime|log.Lmicroseconds)
 	opts := replay.Options{
@@ -118,9 +122,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 
 	var rep *replay.Report
 	if *drive != "" {
-		rep, err = replay.Drive(ctx, *drive, path, opts)
+		rep, err = replay.DriveFiles(ctx, *drive, paths, opts)
 	} else {
-		rep, err = serve(ctx, *listen, path, opts, stderr, onListen)
+		rep, err = serve(ctx, *listen, paths, opts, stderr, onListen)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -148,8 +152,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen 
 }
 
 // serve runs a replay server until the sessions are done or ctx ends.
-func serve(ctx context.Context, listen, path string, opts replay.Options, stderr io.Writer, onListen func(string)) (*replay.Report, error) {
-	srv, err := replay.NewServer(path, opts)
+func serve(ctx context.Context, listen string, paths []string, opts replay.Options, stderr io.Writer, onListen func(string)) (*replay.Report, error) {
+	srv, err := replay.NewServerFiles(paths, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +167,7 @@ func serve(ctx context.Context, listen, path string, opts replay.Options, stderr
 	go func() { served <- hs.Serve(ln) }()
 	addr := ln.Addr().String()
 	fmt.Fprintf(stderr, "replay: serving %d session(s) of %s (%s) on ws://%s; environments at http://%s/v1/environments\n",
-		len(srv.Sessions()), path, opts.Mode, addr, addr)
+		len(srv.Sessions()), srv.Index().Path, opts.Mode, addr, addr)
 	if onListen != nil {
 		onListen(addr)
 	}
@@ -182,8 +186,8 @@ func serve(ctx context.Context, listen, path string, opts replay.Options, stderr
 	return srv.Report(), nil
 }
 
-func listSessions(path string, stdout, stderr io.Writer) int {
-	x, err := replay.ReadIndex(path)
+func listSessions(paths []string, stdout, stderr io.Writer) int {
+	x, err := replay.ReadIndex(paths...)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
@@ -192,7 +196,7 @@ func listSessions(path string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
 	for _, s := range x.Sessions {
-		fmt.Fprintf(stdout, "%d\t%s\tlines %d-%d\t%d client / %d server frames\t", s.Number, s.Name(), s.FirstLine, s.LastLine, s.ClientFrames, s.ServerFrames)
+		fmt.Fprintf(stdout, "%d\t%s\t%s\t%d client / %d server frames\t", s.Number, s.Name(), lineRange(x, s), s.ClientFrames, s.ServerFrames)
 		for i, c := range s.Conns {
 			if i > 0 {
 				fmt.Fprint(stdout, " ")
@@ -202,4 +206,18 @@ func listSessions(path string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout)
 	}
 	return 0
+}
+
+// lineRange names a session's lines, with their files when the trace has
+// several.
+func lineRange(x *replay.Index, s *replay.SessionInfo) string {
+	ff, fl := x.Locate(s.FirstLine)
+	lf, ll := x.Locate(s.LastLine)
+	switch {
+	case ff == "":
+		return fmt.Sprintf("lines %d-%d", fl, ll)
+	case ff == lf:
+		return fmt.Sprintf("%s lines %d-%d", ff, fl, ll)
+	}
+	return fmt.Sprintf("%s line %d - %s line %d", ff, fl, lf, ll)
 }
