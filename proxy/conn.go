@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"crypto/rand"
+	"errors"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,10 +27,20 @@ type endpoint struct {
 	closed     atomic.Bool
 }
 
+// watchEvery is how long a write may block before the relay looks at its
+// own source (see relay.watch).
+const watchEvery = 250 * time.Millisecond
+
+// errSourceEnded abandons a blocked write: the relay's source ended (or
+// sent its close frame) while its destination accepted nothing.
+var errSourceEnded = errors.New("source ended while the write was blocked")
+
 // write forwards relayed bytes; boundary tells whether they end a frame.
-// A peer that accepts none of them for the stall timeout fails the write
-// with os.ErrDeadlineExceeded.
-func (e *endpoint) write(b []byte, boundary bool) error {
+// While the peer accepts nothing, watch is called every watchEvery (it
+// returns true to abandon the write, see relay.watch); a peer that accepts
+// nothing for the stall timeout fails the write with
+// os.ErrDeadlineExceeded.
+func (e *endpoint) write(b []byte, boundary bool, watch func() bool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed.Load() {
@@ -37,12 +49,37 @@ func (e *endpoint) write(b []byte, boundary bool) error {
 	if len(b) == 0 {
 		return nil
 	}
-	if e.stall > 0 {
-		e.c.SetWriteDeadline(time.Now().Add(e.stall))
+	var stallAt time.Time
+	for {
+		now := time.Now()
+		deadline := now.Add(watchEvery)
+		if e.stall > 0 {
+			if stallAt.IsZero() {
+				stallAt = now.Add(e.stall)
+			}
+			if stallAt.Before(deadline) {
+				deadline = stallAt
+			}
+		}
+		e.c.SetWriteDeadline(deadline)
+		n, err := e.c.Write(b)
+		b = b[n:]
+		if err == nil {
+			e.atBoundary = boundary
+			return nil
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		if n > 0 {
+			stallAt = time.Time{} // progress: the peer is slow, not stalled
+		} else if e.stall > 0 && !time.Now().Before(stallAt) {
+			return err
+		}
+		if watch != nil && watch() {
+			return errSourceEnded
+		}
 	}
-	_, err := e.c.Write(b)
-	e.atBoundary = boundary
-	return err
 }
 
 // injectClose writes a close frame of the proxy's own if the stream is

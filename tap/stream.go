@@ -25,6 +25,7 @@ type Stream struct {
 
 	recs []trace.Record // block new records are carved from
 	slab []byte         // block small payloads are copied into
+	hint int            // size of the chunk being fed: blocks are sized by it
 }
 
 func newStream(c *Conn, from trace.Side, deflate *wsframe.DeflateParams) *Stream {
@@ -46,6 +47,7 @@ func (s *Stream) Feed(dst []*trace.Record, t time.Time, b []byte) []*trace.Recor
 	if s.stop >= 0 {
 		return dst
 	}
+	s.hint = len(b)
 	s.dec.Feed(b)
 	for s.stop < 0 && s.dec.Next() {
 		ev := s.dec.Event()
@@ -172,17 +174,22 @@ func (s *Stream) errorRecord(t time.Time, msg string) *trace.Record {
 }
 
 // Records and small payloads are carved out of blocks, a few allocations
-// per thousand frames instead of two per frame. Records are immutable once
-// made, and a block lives as long as any record in it.
+// per thousand frames instead of two per frame under load. Blocks are
+// sized by the chunk being fed, so that a connection that idles (a ping a
+// second) holds a few hundred bytes, not a block sized for a burst.
+// Records are immutable once made, and a block lives as long as any record
+// in it.
 const (
-	recordBlock  = 64
-	payloadBlock = 32 << 10
-	maxInBlock   = 2 << 10
+	maxRecordBlock  = 64
+	minPayloadBlock = 256
+	maxPayloadBlock = 32 << 10
+	maxInBlock      = 2 << 10
 )
 
 func (s *Stream) newRecord() *trace.Record {
 	if len(s.recs) == cap(s.recs) {
-		s.recs = make([]trace.Record, 0, recordBlock)
+		// About one record per 100 bytes of a busy stream.
+		s.recs = make([]trace.Record, 0, min(max(s.hint/100, 1), maxRecordBlock))
 	}
 	s.recs = s.recs[:len(s.recs)+1]
 	return &s.recs[len(s.recs)-1]
@@ -193,7 +200,7 @@ func (s *Stream) copyPayload(p []byte) []byte {
 		return append([]byte(nil), p...)
 	}
 	if cap(s.slab)-len(s.slab) < len(p) {
-		s.slab = make([]byte, 0, payloadBlock)
+		s.slab = make([]byte, 0, min(max(s.hint, minPayloadBlock, len(p)), maxPayloadBlock))
 	}
 	start := len(s.slab)
 	s.slab = append(s.slab, p...)
