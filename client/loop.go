@@ -8,6 +8,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/lettadev/wsproxy/faults"
 	"github.com/lettadev/wsproxy/protocol"
 )
 
@@ -498,7 +499,7 @@ func (r *run) reportGap(a, b int64) {
 	r.c.logf("client: event_seq gap %s on %s", subj, r.gaps.connID)
 	if r.c.Inject.NoSync {
 		c := r.sess.control
-		r.addFault(Fault{Knob: KnobNoSync, Rule: "gap-without-sync", Subject: subj, ConnectionID: r.gaps.connID,
+		r.addFault(Fault{Knob: KnobNoSync, Rule: faults.RuleGapWithoutSync, Subject: subj, ConnectionID: r.gaps.connID,
 			Channel: c.channel, Socket: c.ordinal, Detail: "gap seen, no sync sent"})
 	}
 }

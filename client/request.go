@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/lettadev/wsproxy/faults"
 	"github.com/lettadev/wsproxy/protocol"
 )
 
@@ -67,7 +68,7 @@ func (r *run) startRequest(cmd map[string]any, kind string, scripted bool) (*req
 				r.scripted++
 				if n := r.c.Inject.ReuseRequestIDEvery; n > 0 && r.scripted%n == 0 && r.lastScripted != "" {
 					q.id = r.lastScripted
-					r.addFault(Fault{Knob: KnobReuseRequestID, Rule: "duplicate-request-id", Subject: q.id,
+					r.addFault(Fault{Knob: KnobReuseRequestID, Rule: faults.RuleDuplicateRequestID, Subject: q.id,
 						ConnectionID: s.control.connID, Channel: s.control.channel, Socket: s.control.ordinal,
 						Detail: fmt.Sprintf("%s reuses the request_id of the previous request", typ)})
 				}
