@@ -16,11 +16,8 @@ func (e *Engine) open(r *trace.Record, t int64, p pos) {
 		e.closeSocket(old, t, p, "")
 	}
 	var info protocol.Session
-	if r.Open != nil {
-		info = r.Open.Session
-		if info == (protocol.Session{}) && r.Open.URL != "" {
-			info = protocol.SessionFromURL(r.Open.URL)
-		}
+	if r.Open != nil && (r.Open.Session != (protocol.Session{}) || r.Open.URL != "") {
+		info = protocol.SessionOf(r.Open.Session, r.Open.URL)
 	}
 	e.newSocket(r.Conn, info, t, p)
 }

@@ -38,6 +38,10 @@ var errDisconnected = errors.New("session disconnected")
 // Client is the reference remote client. Set the option fields, then call
 // Run; a Client may run several scripts, one at a time or concurrently.
 type Client struct {
+	// Model is the protocol model the client speaks (default
+	// protocol.DefaultModel): which commands get which replies, by which
+	// id. Another protocol version is another model.
+	Model *protocol.Model
 	// URL is the environment base URL (http://host:port) or a full status
 	// WebSocket URL (ws://host/v1/environments/{id}/status/ws?...).
 	URL string
@@ -118,6 +122,13 @@ func (c *Client) turnTimeout() time.Duration {
 	return DefaultTurnTimeout
 }
 
+func (c *Client) model() *protocol.Model {
+	if c.Model != nil {
+		return c.Model
+	}
+	return protocol.DefaultModel
+}
+
 func (c *Client) gapGrace() time.Duration {
 	if c.GapGrace > 0 {
 		return c.GapGrace
@@ -146,7 +157,7 @@ func (c *Client) Run(ctx context.Context, script *Script) (*Report, error) {
 	if script == nil {
 		script = DefaultScript()
 	}
-	if err := script.Validate(); err != nil {
+	if err := script.ValidateFor(c.model()); err != nil {
 		return nil, err
 	}
 	r, err := newRun(ctx, c, script)

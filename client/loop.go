@@ -277,7 +277,7 @@ func (r *run) socketLost(k *csock, err error) {
 	for id, q := range r.pending {
 		if q.sess == s {
 			delete(r.pending, id)
-			if q.info != nil && !q.info.ReplyOptional {
+			if q.info.NeedsReply() {
 				r.rep.Abandoned = append(r.rep.Abandoned, q.typ+" "+id)
 			}
 			q.finish(nil, errDisconnected)

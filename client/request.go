@@ -39,7 +39,7 @@ func (q *request) finish(f *frame, err error) {
 
 // wantsRequestID reports whether a command is matched by request_id.
 func wantsRequestID(info *protocol.TypeInfo) bool {
-	return info != nil && info.Correlate == protocol.ByRequestID && len(info.Replies) > 0
+	return info.RepliesByRequestID()
 }
 
 // startRequest sends a command on the session's control socket (the
@@ -47,7 +47,7 @@ func wantsRequestID(info *protocol.TypeInfo) bool {
 // on the loop.
 func (r *run) startRequest(cmd map[string]any, kind string, scripted bool) (*request, error) {
 	typ, _ := cmd["type"].(string)
-	info := protocol.DefaultModel.Lookup(typ)
+	info := r.c.model().Lookup(typ)
 	s := r.sess
 	if s == nil || s.broken {
 		return nil, errDisconnected

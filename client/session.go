@@ -230,7 +230,7 @@ func (r *run) read(k *csock) {
 			r.deliver(inbound{sock: k, err: err})
 			return
 		}
-		env, perr := protocol.Parse(data)
+		env, perr := r.c.model().Parse(data)
 		if perr == nil && env.HasSeq {
 			switch {
 			case k.closing.Load():

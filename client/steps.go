@@ -113,7 +113,7 @@ func (r *run) stepSend(st Step) error {
 	if typ == "ping" {
 		return r.stepPing()
 	}
-	info := protocol.DefaultModel.Lookup(typ)
+	info := r.c.model().Lookup(typ)
 	switch {
 	case wantsRequestID(info):
 		return r.sendMatched(cmd, typ, info, st.AllowFailure)

@@ -11,6 +11,13 @@ import (
 // from the first delivery in these only.
 var TransportFields = []string{"seq"}
 
+// VolatileFields are the members whose values differ between two runs of
+// the same session by design: ids the client chooses (request_id), the
+// relay's numbering (seq), the device's (event_seq, idempotency_key) and
+// times (emitted_at, timestamp). A replay comparing a live peer with a
+// recording ignores them.
+var VolatileFields = []string{"request_id", "seq", "event_seq", "idempotency_key", "emitted_at", "timestamp"}
+
 // IsTransportField reports whether the top-level member name is one of
 // TransportFields.
 func IsTransportField(name string) bool {

@@ -9,12 +9,14 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/lettadev/wsproxy/protocol"
 	"github.com/lettadev/wsproxy/redact"
 )
 
-// Volatile member names Drive ignores when comparing contents.
-var defaultVolatile = []string{"request_id", "seq", "event_seq", "idempotency_key", "emitted_at",
-	"timestamp", "date", "pid", "lastModified"}
+// Volatile member names Drive ignores when comparing contents: the
+// protocol's (protocol.VolatileFields) and content that changes with
+// every run of a device.
+var defaultVolatile = append(append([]string(nil), protocol.VolatileFields...), "date", "pid", "lastModified")
 
 var (
 	uuidRE = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)

@@ -124,20 +124,20 @@ type feeder struct {
 // startFeeder starts reading the session's records. ours is the side
 // whose frames the replay sends; keepTheirs keeps the payloads of the
 // other side's frames (to compare contents).
-func startFeeder(ctx context.Context, wg *sync.WaitGroup, x *Index, info *SessionInfo, ours trace.Side, keepTheirs bool, logf func(string, ...any)) *feeder {
+func startFeeder(ctx context.Context, wg *sync.WaitGroup, x *Index, info *SessionInfo, m *protocol.Model, ours trace.Side, keepTheirs bool, logf func(string, ...any)) *feeder {
 	f := &feeder{ch: make(chan []*item, 4)}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer close(f.ch)
-		f.err = f.run(ctx, x, info, ours, keepTheirs, logf)
+		f.err = f.run(ctx, x, info, m, ours, keepTheirs, logf)
 	}()
 	return f
 }
 
 // run feeds the session's records from the index's files that hold some
 // of them, numbering lines as the index does.
-func (f *feeder) run(ctx context.Context, x *Index, info *SessionInfo, ours trace.Side, keepTheirs bool, logf func(string, ...any)) error {
+func (f *feeder) run(ctx context.Context, x *Index, info *SessionInfo, m *protocol.Model, ours trace.Side, keepTheirs bool, logf func(string, ...any)) error {
 	files := x.Files
 	if len(files) == 0 {
 		files = []IndexFile{{Path: x.Path}}
@@ -217,7 +217,7 @@ func (f *feeder) run(ctx context.Context, x *Index, info *SessionInfo, ours trac
 		if !ok || rec.Kind == trace.KindOpen || closed[idx] {
 			continue
 		}
-		it := buildItem(rec, idx, ours, keepTheirs)
+		it := buildItem(m, rec, idx, ours, keepTheirs)
 		if it == nil {
 			continue
 		}
@@ -298,7 +298,7 @@ func (f *feeder) records(files []IndexFile, info *SessionInfo) (func() (*trace.R
 // transport noise the replay neither sends nor expects: WebSocket pings
 // and pongs, and JSON transport messages (ack, ping, pong,
 // listener_ready) except the server's pings, which a Server replays.
-func buildItem(rec *trace.Record, sock int, ours trace.Side, keepTheirs bool) *item {
+func buildItem(m *protocol.Model, rec *trace.Record, sock int, ours trace.Side, keepTheirs bool) *item {
 	if rec.Kind == trace.KindClose || rec.Op == trace.OpClose {
 		by := rec.By
 		if rec.Kind == trace.KindFrame {
@@ -312,7 +312,7 @@ func buildItem(rec *trace.Record, sock int, ours trace.Side, keepTheirs bool) *i
 	}
 	it := &item{kind: itemFrame, ours: rec.From == ours, sock: sock, line: rec.Line, t: rec.T, op: rec.Op}
 	if rec.Op == trace.OpText {
-		env, err := protocol.Parse(rec.Payload)
+		env, err := m.Parse(rec.Payload)
 		if err != nil {
 			it.nonJSON = true
 		} else {

@@ -325,12 +325,7 @@ func (ix *indexer) add(rec *trace.Record) {
 }
 
 func (ix *indexer) openConn(rec *trace.Record, rawURL string, sess protocol.Session) {
-	if sess == (protocol.Session{}) || (sess.Channel == "" && rawURL != "") {
-		sess = protocol.SessionFromURL(rawURL)
-	}
-	if sess.Channel == "" {
-		sess.Channel = protocol.ChannelNameSingle
-	}
+	sess = protocol.SessionOf(sess, rawURL)
 	key := sess.Key()
 	if ix.open == nil {
 		ix.open = map[*SessionInfo]int{}

@@ -22,13 +22,13 @@ type liveFrame struct {
 	typ     string
 }
 
-func classify(op trace.Op, payload []byte) liveFrame {
+func classify(m *protocol.Model, op trace.Op, payload []byte) liveFrame {
 	l := liveFrame{op: op, payload: payload}
 	if op != trace.OpText {
 		l.nonJSON = true
 		return l
 	}
-	env, err := protocol.Parse(payload)
+	env, err := m.Parse(payload)
 	if err != nil {
 		l.nonJSON = true
 		return l

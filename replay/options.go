@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/lettadev/wsproxy/protocol"
 )
 
 // Mode is how a replay paces the frames it sends.
@@ -50,6 +52,10 @@ func ParseMode(s string) (Mode, error) {
 
 // Options configure a Server or Drive. The zero value is usable.
 type Options struct {
+	// Model is the protocol model the recording is read with (default
+	// protocol.DefaultModel): message types, their roles and replies.
+	Model *protocol.Model
+
 	// Mode paces the frames the replay sends (default Reactive). Drive
 	// always waits for the live server's frames; Timed adds the recorded
 	// gaps between the client's frames.
@@ -144,6 +150,13 @@ func (o Options) withDefaults() Options {
 		o.MaxEntries = defaultMaxEntries
 	}
 	return o
+}
+
+func (o *Options) model() *protocol.Model {
+	if o.Model != nil {
+		return o.Model
+	}
+	return protocol.DefaultModel
 }
 
 func (o *Options) logf(format string, args ...any) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/lettadev/wsproxy/protocol"
 	"github.com/lettadev/wsproxy/trace"
 )
 
@@ -75,8 +76,6 @@ type engine struct {
 
 	scratch    []byte
 	seqScratch []byte
-	spans      []span
-	values     []string
 }
 
 const (
@@ -143,7 +142,7 @@ func (e *engine) run() {
 	defer e.finish()
 	e.timer = time.NewTimer(time.Hour)
 	e.timer.Stop()
-	e.feed = startFeeder(e.ctx, &e.wg, e.index, e.info, e.ourSide(), e.role == roleDrive, e.opts.Logf)
+	e.feed = startFeeder(e.ctx, &e.wg, e.index, e.info, e.opts.model(), e.ourSide(), e.role == roleDrive, e.opts.Logf)
 	e.lastActive = time.Now()
 	for {
 		more := e.pump()
@@ -431,10 +430,8 @@ func (e *engine) send(s *sock, it *item) {
 	var seq int64
 	if e.role == roleServe {
 		if len(it.reqID) > 0 && len(e.rewrite) > 0 {
-			e.spans, e.values = requestIDRewrite(p, e.rewrite, e.spans, e.values)
-			if len(e.spans) > 0 {
-				e.scratch = splice(e.scratch[:0], p, e.spans, e.values)
-				p = e.scratch
+			if q, ok := protocol.RewriteRequestID(e.scratch[:0], p, e.rewrite); ok {
+				e.scratch, p = q, q
 			}
 		}
 		if it.hasSeq {

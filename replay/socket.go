@@ -253,7 +253,7 @@ func (e *engine) handle(ev event) {
 	case evFrame:
 		if s.state == sockOpen {
 			e.lastActive = time.Now()
-			e.onFrame(s, classify(ev.op, ev.payload))
+			e.onFrame(s, classify(e.opts.model(), ev.op, ev.payload))
 		}
 	case evClosed:
 		if s.state != sockOpen {

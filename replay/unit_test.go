@@ -6,25 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lettadev/wsproxy/protocol"
 	"github.com/lettadev/wsproxy/trace"
 )
-
-func TestRequestIDRewrite(t *testing.T) {
-	m := map[string]string{"rid-1": "new\"1", "perm-1": "x"}
-	for _, c := range []struct{ in, want string }{
-		// Top level only, escapes in and out, everything else byte-exact.
-		{`{"type":"r","request_id":"rid-1","payload":{"request_id":"rid-1"}}`, `{"type":"r","request_id":"new\"1","payload":{"request_id":"rid-1"}}`},
-		{`{"request_id" : "rid\u002d1" , "a":[1, 2]}`, `{"request_id" : "new\"1" , "a":[1, 2]}`},
-		{`{"type":"r","request_id":"other"}`, `{"type":"r","request_id":"other"}`},
-		{`{"type":"r","request_id":7}`, `{"type":"r","request_id":7}`},
-	} {
-		spans, values := requestIDRewrite([]byte(c.in), m, nil, nil)
-		got := string(splice(nil, []byte(c.in), spans, values))
-		if got != c.want {
-			t.Errorf("%s:\n got %s\nwant %s", c.in, got, c.want)
-		}
-	}
-}
 
 func TestRewriteStrings(t *testing.T) {
 	m := map[string]string{"perm-1": "perm-live", "agent-old": "agent-new"}
@@ -90,16 +74,16 @@ func TestBuildItem(t *testing.T) {
 		{f(trace.Client, trace.OpBinary, "\x00\x01"), trace.Server, true},
 		{f(trace.Client, trace.OpText, `{"type":"listener_ready"}`), trace.Server, false},
 	} {
-		it := buildItem(c.r, 0, c.ours, false)
+		it := buildItem(protocol.DefaultModel, c.r, 0, c.ours, false)
 		if (it != nil) != c.keep {
 			t.Errorf("%s %s %q (ours %s): kept %v, want %v", c.r.From, c.r.Op, c.r.Payload, c.ours, it != nil, c.keep)
 		}
 	}
-	it := buildItem(f(trace.Client, trace.OpText, `{"type":"read_file","request_id":"r\"1"}`), 1, trace.Server, false)
+	it := buildItem(protocol.DefaultModel, f(trace.Client, trace.OpText, `{"type":"read_file","request_id":"r\"1"}`), 1, trace.Server, false)
 	if it.ours || it.payload != nil || string(it.reqID) != `r"1` || it.typ != "read_file" || it.line != 7 {
 		t.Errorf("client item %+v", it)
 	}
-	it = buildItem(&trace.Record{Kind: trace.KindClose, By: trace.Proxy, Code: 1011}, 0, trace.Server, false)
+	it = buildItem(protocol.DefaultModel, &trace.Record{Kind: trace.KindClose, By: trace.Proxy, Code: 1011}, 0, trace.Server, false)
 	if it.kind != itemClose || !it.ours || it.code != 1011 {
 		t.Errorf("proxy close %+v", it)
 	}

@@ -374,8 +374,7 @@ func (k *socket) drained(data []byte) {
 		k.mu.Unlock()
 		return
 	}
-	if env.Info != nil && env.RequestID != nil && env.Info.Role == protocol.RoleCommand &&
-		env.Info.Correlate == protocol.ByRequestID && !env.Info.ReplyOptional && len(env.Info.Replies) > 0 {
+	if env.RequestID != nil && env.Info.NeedsReply() {
 		k.srv.record(Fault{Knob: KnobDrop, Rule: faults.RuleUnmatchedRequest, Subject: string(env.RequestID),
 			ConnectionID: k.connID, Channel: k.channel, Socket: k.ordinal,
 			Detail: fmt.Sprintf("%s arrived after the socket was dropped", env.Type)})
