@@ -187,7 +187,7 @@ func serveProxy(sig *signals, f proxyFlags, stdout, stderr io.Writer) int {
 	}
 	cfg := pipeline.Config{
 		Upstream: f.upstream, Listen: f.listen, TLS: serverTLS, Path: path, Rotate: rotate,
-		Tool: "wsproxy", ToolVersion: version, Lossy: f.lossy, Console: stdout,
+		Tool: "wsproxy", ToolVersion: version, Lossy: f.lossy, Console: stdout, ReturnMemory: true,
 		Proxy: proxy.Options{
 			KeepSecrets:  f.keepSecrets,
 			MaxFrame:     maxFrame,
