@@ -52,13 +52,9 @@ func ContentHash(seed maphash.Seed, payload []byte) uint64 {
 		if transportKey(key, esc) {
 			continue
 		}
-		// Members combine by addition, so that their order does not count.
-		var h maphash.Hash
-		h.SetSeed(seed)
-		h.Write(key)
-		h.WriteByte(0)
-		h.Write(payload[vs:ve])
-		sum += h.Sum64()
+		// Members combine by addition, so that their order does not
+		// count; mixing name and value first keeps swapped values apart.
+		sum += mix(maphash.Bytes(seed, key) ^ maphash.Bytes(seed, payload[vs:ve])*0x9e3779b97f4a7c15)
 	}
 	if o.Err() != nil || jsonscan.SkipSpace(payload, o.End()) != len(payload) {
 		return maphash.Bytes(seed, payload)
@@ -73,4 +69,14 @@ func transportKey(key []byte, esc bool) bool {
 		}
 	}
 	return false
+}
+
+// mix is the 64-bit finalizer of MurmurHash3.
+func mix(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
 }
