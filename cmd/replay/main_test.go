@@ -230,10 +230,11 @@ func TestDriveConnectErrors(t *testing.T) {
 	}
 	dead := "ws://" + ln.Addr().String()
 	ln.Close()
-	var stderr syncBuffer
-	code := run(context.Background(), []string{"-drive", dead, path}, &bytes.Buffer{}, &stderr, nil)
-	if code != 2 || !strings.Contains(stderr.String(), "cannot connect to "+dead) || !strings.Contains(stderr.String(), "0 divergences") {
-		t.Fatalf("dead server: exit %d\n%s", code, stderr.String())
+	var stdout, stderr syncBuffer
+	code := run(context.Background(), []string{"-drive", dead, path}, &stdout, &stderr, nil)
+	if code != 2 || !strings.Contains(stderr.String(), "replay: error: session 1 c1(control): cannot connect to "+dead) ||
+		!strings.Contains(stdout.String(), "0 divergences") || !strings.Contains(stdout.String(), "1 socket(s) could not connect") {
+		t.Fatalf("dead server: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
 	for _, c := range []struct {
 		status int

@@ -10,7 +10,7 @@ import (
 // findings, per rule, and exits 0 only when they agree.
 func TestDemoFaultsComparesGroundTruth(t *testing.T) {
 	var out, errb bytes.Buffer
-	code := run([]string{"demo", "-faults", "-quiet", "-out", t.TempDir()}, &out, &errb)
+	code := run([]string{"demo", "-faults", "-q", "-out", t.TempDir()}, &out, &errb)
 	s := out.String()
 	if code != 0 || !strings.Contains(s, "RULE                       MATCHED  MISSED UNEXPECTED") ||
 		!strings.Contains(s, "the checker found exactly the injected faults") {
