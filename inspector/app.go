@@ -200,6 +200,9 @@ func (a *App) beforeDraw(s tcell.Screen) bool {
 				s.SetContent(x, y, r, nil, tcell.StyleDefault)
 			}
 		}
+		if a.o.AfterDraw != nil {
+			a.o.AfterDraw(s)
+		}
 		return true
 	}
 	if a.autoConn && (w >= 120) != a.showConn {
@@ -254,9 +257,12 @@ func (a *App) setStatus(msg string) {
 	var b strings.Builder
 	total := a.m.Len()
 	n := a.viewLen()
-	if a.filter.Empty() && a.conn == "" {
-		fmt.Fprintf(&b, "[::b]%d records[::-]", total)
-	} else {
+	switch {
+	case a.pending:
+		b.WriteString("[yellow]filtering…[-]")
+	case a.filter.Empty() && a.conn == "":
+		fmt.Fprintf(&b, "[::b]all %d rows[::-]", total)
+	default:
 		fmt.Fprintf(&b, "[::b]%d of %d match[::-]", n, total)
 		if a.conn != "" {
 			fmt.Fprintf(&b, " conn %s", a.conn)
@@ -264,9 +270,6 @@ func (a *App) setStatus(msg string) {
 		if !a.filter.Empty() {
 			fmt.Fprintf(&b, " [green]/%s[-]", tview.Escape(a.filter.String()))
 		}
-	}
-	if a.pending {
-		b.WriteString(" [yellow]filtering…[-]")
 	}
 	if a.follow {
 		b.WriteString(" [yellow]follow[-]")
@@ -547,7 +550,7 @@ func (a *App) jumpPartner() {
 	}
 	j, what := a.m.Partner(i)
 	if j < 0 {
-		a.setStatus("[yellow]m: this frame has no request, reply, ack or related frame[-]")
+		a.setStatus(fmt.Sprintf("[yellow]m: this frame (line %d) has no request, reply, ack or related frame[-]", a.m.Row(i).Line))
 		return
 	}
 	r := a.m.Row(j)
