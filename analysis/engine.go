@@ -138,7 +138,11 @@ func (e *Engine) SetFile(name string) {
 // Write checks one record. It never fails; the error is for trace.Sink.
 // Records should come in the order they were recorded; their T drives
 // every timeout.
-func (e *Engine) Write(r *trace.Record) error {
+func (e *Engine) Write(r *trace.Record) error { return e.WriteAt(r, r.Line) }
+
+// WriteAt is Write for a record whose line is known but not set in it (a
+// record shared with other sinks, which none may modify).
+func (e *Engine) WriteAt(r *trace.Record, line int64) error {
 	e.records++
 	t := e.now
 	if !r.T.IsZero() {
@@ -149,7 +153,7 @@ func (e *Engine) Write(r *trace.Record) error {
 	} else if t > e.now {
 		e.now = t
 	}
-	p := pos{r.Line, e.file}
+	p := pos{line, e.file}
 	switch r.Kind {
 	case trace.KindOpen:
 		e.open(r, t, p)

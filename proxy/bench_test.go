@@ -89,6 +89,7 @@ func recordingProxy(b testing.TB, up string, dir string) (*httptest.Server, func
 		b.Fatal(err)
 	}
 	w.Write(trace.NewHeader("bench", "0", trace.SourceProxy, time.Now()))
+	w.Flush() // the compressor's window is allocated now, not while a benchmark measures
 	p, err := New(Options{Upstream: up, Sink: w})
 	if err != nil {
 		b.Fatal(err)

@@ -2,10 +2,14 @@ package proxy
 
 import (
 	"crypto/rand"
+	"errors"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/lettadev/wsproxy/tap"
 	"github.com/lettadev/wsproxy/trace"
 	"github.com/lettadev/wsproxy/wsframe"
 )
@@ -16,33 +20,77 @@ import (
 type endpoint struct {
 	mu         sync.Mutex
 	c          net.Conn
-	mask       bool // frames the proxy writes here must be masked (upstream)
-	atBoundary bool // bytes written so far end at a frame boundary
-	closeSent  bool // a close frame was written to it (relayed or injected)
-	closed     bool
+	stall      time.Duration // bound on one write (0: none)
+	mask       bool          // frames the proxy writes here must be masked (upstream)
+	atBoundary bool          // bytes written so far end at a frame boundary
+	closeSent  bool          // a close frame was written to it (relayed or injected)
+	closed     atomic.Bool
 }
 
+// watchEvery is how long a write may block before the relay looks at its
+// own source (see relay.watch).
+const watchEvery = 250 * time.Millisecond
+
+// errSourceEnded abandons a blocked write: the relay's source ended (or
+// sent its close frame) while its destination accepted nothing.
+var errSourceEnded = errors.New("source ended while the write was blocked")
+
 // write forwards relayed bytes; boundary tells whether they end a frame.
-func (e *endpoint) write(b []byte, boundary bool) error {
+// While the peer accepts nothing, watch is called every watchEvery (it
+// returns true to abandon the write, see relay.watch); a peer that accepts
+// nothing for the stall timeout fails the write with
+// os.ErrDeadlineExceeded.
+func (e *endpoint) write(b []byte, boundary bool, watch func() bool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
+	if e.closed.Load() {
 		return net.ErrClosed
 	}
 	if len(b) == 0 {
 		return nil
 	}
-	_, err := e.c.Write(b)
-	e.atBoundary = boundary
-	return err
+	var stallAt time.Time
+	for {
+		now := time.Now()
+		deadline := now.Add(watchEvery)
+		if e.stall > 0 {
+			if stallAt.IsZero() {
+				stallAt = now.Add(e.stall)
+			}
+			if stallAt.Before(deadline) {
+				deadline = stallAt
+			}
+		}
+		e.c.SetWriteDeadline(deadline)
+		n, err := e.c.Write(b)
+		b = b[n:]
+		if err == nil {
+			e.atBoundary = boundary
+			return nil
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		if n > 0 {
+			stallAt = time.Time{} // progress: the peer is slow, not stalled
+		} else if e.stall > 0 && !time.Now().Before(stallAt) {
+			return err
+		}
+		if watch != nil && watch() {
+			return errSourceEnded
+		}
+	}
 }
 
 // injectClose writes a close frame of the proxy's own if the stream is
-// between frames and no close was sent yet. It reports whether it did.
+// between frames, no close was sent yet, and no write is in progress (a
+// stalled peer must not hold up the proxy). It reports whether it did.
 func (e *endpoint) injectClose(code uint16, reason string) bool {
-	e.mu.Lock()
+	if !e.mu.TryLock() {
+		return false
+	}
 	defer e.mu.Unlock()
-	if e.closed || e.closeSent || !e.atBoundary {
+	if e.closed.Load() || e.closeSent || !e.atBoundary {
 		return false
 	}
 	if len(reason) > 123 {
@@ -68,22 +116,18 @@ func (e *endpoint) markCloseSent() {
 
 // closeWrite half-closes the endpoint after a normal close handshake.
 func (e *endpoint) closeWrite() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
+	if e.closed.Load() {
 		return
 	}
 	if cw, ok := e.c.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
-		return
 	}
 }
 
+// close closes the socket at once, even while a write to it is blocked
+// (which it ends).
 func (e *endpoint) close() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !e.closed {
-		e.closed = true
+	if !e.closed.Swap(true) {
 		e.c.Close()
 	}
 }
@@ -94,12 +138,10 @@ type conn struct {
 	id       string
 	client   *endpoint // what the client receives
 	upstream *endpoint // what the upstream receives
-	deflate  *wsframe.DeflateParams
+	tap      *tap.Conn
 
 	mu         sync.Mutex
-	firstBy    trace.Side // who sent the first close frame
-	firstCode  int
-	firstWhy   string
+	closes     int // sides that sent a close frame
 	graceTimer *time.Timer
 	causeBy    trace.Side // set when the proxy ended the connection
 	causeCode  int
@@ -109,13 +151,13 @@ type conn struct {
 	done       chan struct{} // closed when both relays have returned
 }
 
-func newConn(p *Proxy, id string, client, upstream net.Conn, deflate *wsframe.DeflateParams) *conn {
+func newConn(p *Proxy, id string, client, upstream net.Conn, t *tap.Conn) *conn {
 	return &conn{
 		p:        p,
 		id:       id,
-		client:   &endpoint{c: client, atBoundary: true},
-		upstream: &endpoint{c: upstream, mask: true, atBoundary: true},
-		deflate:  deflate,
+		client:   &endpoint{c: client, atBoundary: true, stall: p.opts.StallTimeout},
+		upstream: &endpoint{c: upstream, mask: true, atBoundary: true, stall: p.opts.StallTimeout},
+		tap:      t,
 		done:     make(chan struct{}),
 	}
 }
@@ -124,10 +166,8 @@ func newConn(p *Proxy, id string, client, upstream net.Conn, deflate *wsframe.De
 // uses its own goroutine for one direction and one more for the other.
 func (c *conn) run(clientEarly, serverEarly []byte) {
 	defer c.p.untrack(c)
-	toUpstream := &relay{c: c, from: trace.Client, src: c.client.c, dst: c.upstream, early: clientEarly,
-		dec: wsframe.NewDecoder(wsframe.Config{Sender: wsframe.Client, Deflate: c.deflate, MaxMessageSize: c.p.opts.MaxFrame})}
-	toClient := &relay{c: c, from: trace.Server, src: c.upstream.c, dst: c.client, early: serverEarly,
-		dec: wsframe.NewDecoder(wsframe.Config{Sender: wsframe.Server, Deflate: c.deflate, MaxMessageSize: c.p.opts.MaxFrame})}
+	toUpstream := &relay{c: c, from: trace.Client, src: c.client.c, dst: c.upstream, early: clientEarly, tap: c.tap.Stream(trace.Client)}
+	toClient := &relay{c: c, from: trace.Server, src: c.upstream.c, dst: c.client, early: serverEarly, tap: c.tap.Stream(trace.Server)}
 	other := make(chan struct{})
 	go func() {
 		defer close(other)
@@ -161,14 +201,11 @@ func (c *conn) relayDone() {
 // sawClose notes a close frame relayed from one side. Once both sides
 // have sent one, the close handshake is complete: the peers get
 // CloseGrace to end the TCP connection themselves before it is cut.
-func (c *conn) sawClose(from trace.Side, code int, reason string) {
+func (c *conn) sawClose(from trace.Side) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.firstBy == "" {
-		c.firstBy, c.firstCode, c.firstWhy = from, code, reason
-		return
-	}
-	if from != c.firstBy && c.graceTimer == nil {
+	c.closes++
+	if c.closes == 2 && c.graceTimer == nil {
 		c.graceTimer = time.AfterFunc(c.p.opts.CloseGrace, c.cut)
 	}
 }
@@ -179,14 +216,8 @@ func (c *conn) end() {
 	c.endOnce.Do(func() {
 		c.mu.Lock()
 		by, code, reason := c.causeBy, c.causeCode, c.causeWhy
-		if by == "" {
-			by, code, reason = c.firstBy, c.firstCode, c.firstWhy
-		}
 		c.mu.Unlock()
-		if by == "" {
-			by = trace.Proxy // ended without any close frame
-		}
-		c.p.emit(&trace.Record{Kind: trace.KindClose, T: c.p.opts.Now(), Conn: c.id, By: by, Code: code, Reason: reason})
+		c.p.emit(c.tap.Close(c.p.opts.Now(), by, code, reason))
 	})
 }
 
@@ -196,7 +227,7 @@ func (c *conn) end() {
 func (c *conn) cause(by trace.Side, code int, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.causeBy == "" && c.firstBy == "" {
+	if first, _, _ := c.tap.FirstClose(); c.causeBy == "" && first == "" {
 		c.causeBy, c.causeCode, c.causeWhy = by, code, reason
 	}
 }
@@ -216,9 +247,11 @@ func (c *conn) goingAway() {
 	c.cause(trace.Proxy, 1001, "proxy shutting down")
 	c.client.injectClose(1001, "proxy shutting down")
 	c.upstream.injectClose(1001, "proxy shutting down")
+	t := time.NewTimer(c.p.opts.CloseGrace)
+	defer t.Stop()
 	select {
 	case <-c.done:
-	case <-time.After(c.p.opts.CloseGrace):
+	case <-t.C:
 	}
 	c.cut()
 }

@@ -23,7 +23,7 @@ import (
 
 // tap is a TCP pass-through that keeps every byte of every connection, in
 // both directions, so a test can see exactly what each peer sent and got.
-type tap struct {
+type wireTap struct {
 	ln     net.Listener
 	target string
 	mu     sync.Mutex
@@ -35,21 +35,21 @@ type tapConn struct {
 	up, down bytes.Buffer // up: from the dialler, down: from the target
 }
 
-func newTap(t *testing.T, target string) *tap {
+func newTap(t *testing.T, target string) *wireTap {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp := &tap{ln: ln, target: target}
+	tp := &wireTap{ln: ln, target: target}
 	tp.wg.Add(1)
 	go tp.serve()
 	t.Cleanup(func() { ln.Close(); tp.wg.Wait() })
 	return tp
 }
 
-func (tp *tap) addr() string { return tp.ln.Addr().String() }
+func (tp *wireTap) addr() string { return tp.ln.Addr().String() }
 
-func (tp *tap) serve() {
+func (tp *wireTap) serve() {
 	defer tp.wg.Done()
 	for {
 		c, err := tp.ln.Accept()
@@ -112,7 +112,7 @@ func decode(t *testing.T, stream []byte, sender wsframe.Side) []string {
 		ev := d.Event()
 		switch ev.Kind {
 		case wsframe.MessageEvent:
-			out = append(out, fmt.Sprintf("%s %s", opName(ev.Message.Opcode), ev.Message.Payload))
+			out = append(out, fmt.Sprintf("%s %s", ev.Message.Opcode, ev.Message.Payload))
 		case wsframe.ErrorEvent:
 			t.Errorf("tap stream: %v", ev.Err)
 		}
@@ -197,7 +197,7 @@ func TestEndToEndAgainstSimulator(t *testing.T) {
 
 	// Match tap connections (WebSocket ones) to trace connections by their
 	// request line, in order.
-	wsConns := func(tp *tap) map[string][]*tapConn {
+	wsConns := func(tp *wireTap) map[string][]*tapConn {
 		tp.mu.Lock()
 		defer tp.mu.Unlock()
 		out := map[string][]*tapConn{}

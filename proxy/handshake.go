@@ -13,10 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lettadev/wsproxy/protocol"
-	"github.com/lettadev/wsproxy/redact"
+	"github.com/lettadev/wsproxy/tap"
 	"github.com/lettadev/wsproxy/trace"
-	"github.com/lettadev/wsproxy/wsframe"
 )
 
 // maxRecordedBody bounds the bodies kept in http records.
@@ -42,22 +40,14 @@ var dropRequestHeaders = map[string]bool{
 // serveWebSocket dials the upstream with the client's handshake, passes
 // the answer back, and on 101 relays the two streams.
 func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	start := p.opts.Now()
-	id := p.nextConnID()
-	urlForTrace, urlRedacted := r.RequestURI, false
-	if !p.opts.KeepSecrets {
-		urlForTrace, urlRedacted = redact.URL(r.RequestURI)
-	}
+	hs := tap.Handshake{Conn: p.nextConnID(), Start: p.opts.Now(), Request: r, Upstream: p.upstream.Scheme + "://" + p.upstream.Host}
+	urlForLog, _ := p.tapOpts.Redact.URL(r.RequestURI)
 
 	ctx, cancel := context.WithTimeout(r.Context(), p.opts.DialTimeout)
 	defer cancel()
 	up, err := p.dialUpstream(ctx)
 	if err != nil {
-		msg := fmt.Sprintf("upstream %s: %v", p.upstream.Host, err)
-		http.Error(w, "wsproxy: cannot reach "+msg, http.StatusBadGateway)
-		p.emit(p.refusalRecord(id, r, urlForTrace, urlRedacted, start, http.StatusBadGateway, nil, nil, 0),
-			&trace.Record{Kind: trace.KindError, T: p.opts.Now(), Conn: id, Message: msg})
-		p.opts.Logf("wsproxy: %s %s: %s", id, urlForTrace, msg)
+		p.upstreamFailed(w, hs, urlForLog, err)
 		return
 	}
 
@@ -65,20 +55,21 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	up.SetDeadline(time.Now().Add(p.opts.DialTimeout))
 	if _, err := up.Write(reqBytes); err != nil {
 		up.Close()
-		p.upstreamFailed(w, id, r, urlForTrace, urlRedacted, start, fmt.Errorf("write handshake: %w", err))
+		p.upstreamFailed(w, hs, urlForLog, fmt.Errorf("write handshake: %w", err))
 		return
 	}
 	br := bufio.NewReaderSize(up, 4096)
 	resp, err := http.ReadResponse(br, r)
 	if err != nil {
 		up.Close()
-		p.upstreamFailed(w, id, r, urlForTrace, urlRedacted, start, fmt.Errorf("read handshake response: %w", err))
+		p.upstreamFailed(w, hs, urlForLog, fmt.Errorf("read handshake response: %w", err))
 		return
 	}
 	up.SetDeadline(time.Time{})
+	hs.Response, hs.Answered = resp, p.opts.Now()
 
 	if resp.StatusCode != http.StatusSwitchingProtocols {
-		p.passRefusal(w, id, r, resp, urlForTrace, urlRedacted, start)
+		p.passRefusal(w, hs, urlForLog)
 		up.Close()
 		return
 	}
@@ -89,7 +80,7 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	client, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		up.Close()
-		p.opts.Logf("wsproxy: %s: cannot take over the client connection: %v", id, err)
+		p.opts.Logf("wsproxy: %s: cannot take over the client connection: %v", hs.Conn, err)
 		return
 	}
 	var clientEarly []byte
@@ -103,32 +94,14 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if _, err := client.Write(head.Bytes()); err != nil {
 		client.Close()
 		up.Close()
-		p.emit(&trace.Record{Kind: trace.KindError, T: p.opts.Now(), Conn: id, Message: "client: write handshake response: " + err.Error()})
+		p.emit(&trace.Record{Kind: trace.KindError, T: p.opts.Now(), Conn: hs.Conn, Message: "client: write handshake response: " + err.Error()})
 		return
 	}
 
-	extensions := strings.Join(resp.Header.Values("Sec-WebSocket-Extensions"), ", ")
-	deflate, _, extErr := wsframe.ParseExtensions(extensions)
-	open := &trace.Record{Kind: trace.KindOpen, T: start, Conn: id, Redacted: urlRedacted, Open: &trace.Open{
-		URL:         urlForTrace,
-		Upstream:    p.upstream.Scheme + "://" + p.upstream.Host,
-		Client:      r.RemoteAddr,
-		Subprotocol: resp.Header.Get("Sec-WebSocket-Protocol"),
-		Extensions:  extensions,
-		Session:     protocol.SessionFromURL(r.RequestURI),
-	}}
-	var hdrRedacted, respRedacted bool
-	open.Open.Headers, hdrRedacted = p.headersForTrace(r.Header)
-	open.Open.ResponseHeaders, respRedacted = p.headersForTrace(resp.Header)
-	open.Redacted = open.Redacted || hdrRedacted || respRedacted
-	recs := []*trace.Record{open}
-	if extErr != nil {
-		recs = append(recs, &trace.Record{Kind: trace.KindError, T: p.opts.Now(), Conn: id,
-			Message: "negotiated extensions: " + extErr.Error()})
-	}
+	t, recs := tap.Open(hs, p.tapOpts)
 	p.emit(recs...)
 
-	c := newConn(p, id, client, up, deflate)
+	c := newConn(p, hs.Conn, client, up, t)
 	if !p.track(c) {
 		c.cause(trace.Proxy, 1001, "proxy shutting down")
 		c.cut()
@@ -193,7 +166,8 @@ func (p *Proxy) upgradeRequest(r *http.Request) []byte {
 }
 
 // passRefusal relays a non-101 answer to the client and records it.
-func (p *Proxy) passRefusal(w http.ResponseWriter, id string, r *http.Request, resp *http.Response, u string, uRedacted bool, start time.Time) {
+func (p *Proxy) passRefusal(w http.ResponseWriter, hs tap.Handshake, urlForLog string) {
+	resp := hs.Response
 	defer resp.Body.Close()
 	for k, vs := range resp.Header {
 		if k == "Connection" || k == "Keep-Alive" || k == "Transfer-Encoding" || k == "Upgrade" {
@@ -204,53 +178,19 @@ func (p *Proxy) passRefusal(w http.ResponseWriter, id string, r *http.Request, r
 	w.WriteHeader(resp.StatusCode)
 	var captured bytes.Buffer
 	n, _ := io.Copy(w, io.TeeReader(io.LimitReader(resp.Body, maxRelayedRefusal), &limitedBuffer{buf: &captured, max: maxRecordedBody}))
-	rec := p.refusalRecord(id, r, u, uRedacted, start, resp.StatusCode, resp.Header, captured.Bytes(), n)
-	p.emit(rec)
-	p.opts.Logf("wsproxy: %s %s: upstream refused the upgrade: %s", id, u, resp.Status)
+	p.emit(tap.Refused(hs, resp.StatusCode, captured.Bytes(), n, p.tapOpts))
+	p.opts.Logf("wsproxy: %s %s: upstream refused the upgrade: %s", hs.Conn, urlForLog, resp.Status)
 }
 
-// upstreamFailed answers 502 when the upstream broke off the handshake.
-func (p *Proxy) upstreamFailed(w http.ResponseWriter, id string, r *http.Request, u string, uRedacted bool, start time.Time, err error) {
+// upstreamFailed answers 502 when the upstream cannot be reached or broke
+// off the handshake.
+func (p *Proxy) upstreamFailed(w http.ResponseWriter, hs tap.Handshake, urlForLog string, err error) {
 	msg := fmt.Sprintf("upstream %s: %v", p.upstream.Host, err)
-	http.Error(w, "wsproxy: "+msg, http.StatusBadGateway)
-	p.emit(p.refusalRecord(id, r, u, uRedacted, start, http.StatusBadGateway, nil, nil, 0),
-		&trace.Record{Kind: trace.KindError, T: p.opts.Now(), Conn: id, Message: msg})
-	p.opts.Logf("wsproxy: %s %s: %s", id, u, msg)
-}
-
-func (p *Proxy) refusalRecord(id string, r *http.Request, u string, uRedacted bool, start time.Time, status int, respHeader http.Header, body []byte, size int64) *trace.Record {
-	h := &trace.HTTP{Method: r.Method, URL: u, Upstream: p.upstream.Scheme + "://" + p.upstream.Host, Status: status, Upgrade: true,
-		Duration: p.opts.Now().Sub(start)}
-	reqRed, respRed := false, false
-	h.RequestHeaders, reqRed = p.headersForTrace(r.Header)
-	h.ResponseHeaders, respRed = p.headersForTrace(respHeader)
-	if respHeader != nil {
-		h.ResponseBody = p.bodyForTrace(body, size)
-	}
-	return &trace.Record{Kind: trace.KindHTTP, T: start, Conn: id, HTTP: h, Redacted: uRedacted || reqRed || respRed}
-}
-
-func (p *Proxy) headersForTrace(h http.Header) (map[string][]string, bool) {
-	if len(h) == 0 {
-		return nil, false
-	}
-	if p.opts.KeepSecrets {
-		out := make(map[string][]string, len(h))
-		for k, v := range h {
-			out[k] = append([]string(nil), v...)
-		}
-		return out, false
-	}
-	return redact.Headers(h)
-}
-
-// bodyForTrace stores a captured body; size is the full size.
-func (p *Proxy) bodyForTrace(captured []byte, size int64) *trace.Body {
-	data := append([]byte(nil), captured...)
-	if !p.opts.KeepSecrets {
-		data, _ = redact.JSON(data)
-	}
-	return &trace.Body{Data: data, Form: trace.FormOf(trace.OpText, data), Size: size, Truncated: size > int64(len(captured))}
+	http.Error(w, "wsproxy: cannot reach "+msg, http.StatusBadGateway)
+	hs.Answered = p.opts.Now()
+	p.emit(tap.Refused(hs, http.StatusBadGateway, nil, 0, p.tapOpts),
+		&trace.Record{Kind: trace.KindError, T: p.opts.Now(), Conn: hs.Conn, Message: msg})
+	p.opts.Logf("wsproxy: %s %s: %s", hs.Conn, urlForLog, msg)
 }
 
 // takeBuffered copies the bytes a bufio.Reader holds.

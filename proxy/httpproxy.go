@@ -7,7 +7,7 @@ import (
 	"net/http/httputil"
 	"sync"
 
-	"github.com/lettadev/wsproxy/redact"
+	"github.com/lettadev/wsproxy/tap"
 	"github.com/lettadev/wsproxy/trace"
 )
 
@@ -45,20 +45,18 @@ func (p *Proxy) newReverseProxy() http.Handler {
 		cw := &captureWriter{ResponseWriter: w, status: http.StatusOK}
 		rp.ServeHTTP(cw, r)
 
-		u, uRed := r.RequestURI, false
-		if !p.opts.KeepSecrets {
-			u, uRed = redact.URL(r.RequestURI)
-		}
+		pol := p.tapOpts.Redact
+		u, uRed := pol.URL(r.RequestURI)
 		h := &trace.HTTP{Method: r.Method, URL: u, Upstream: p.httpBase.Scheme + "://" + p.httpBase.Host,
 			Status: cw.status, Duration: p.opts.Now().Sub(start)}
 		reqRed, respRed := false, false
-		h.RequestHeaders, reqRed = p.headersForTrace(r.Header)
-		h.ResponseHeaders, respRed = p.headersForTrace(cw.Header())
+		h.RequestHeaders, reqRed = pol.Headers(r.Header)
+		h.ResponseHeaders, respRed = pol.Headers(cw.Header())
 		if reqBody != nil {
-			h.RequestBody = p.bodyForTrace(reqBody.buf.Bytes(), reqBody.n)
+			h.RequestBody = tap.Body(reqBody.buf.Bytes(), reqBody.n, pol)
 		}
 		if cw.n > 0 {
-			h.ResponseBody = p.bodyForTrace(cw.buf.Bytes(), cw.n)
+			h.ResponseBody = tap.Body(cw.buf.Bytes(), cw.n, pol)
 		}
 		p.emit(&trace.Record{Kind: trace.KindHTTP, T: start, Conn: id, HTTP: h, Redacted: uRed || reqRed || respRed})
 	})

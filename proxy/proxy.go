@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lettadev/wsproxy/hub"
+	"github.com/lettadev/wsproxy/redact"
+	"github.com/lettadev/wsproxy/tap"
 	"github.com/lettadev/wsproxy/trace"
 )
 
@@ -24,15 +27,31 @@ type Options struct {
 	// ws://host:port, or the http(s) equivalents. Its path, if any, is
 	// prefixed to every request's path.
 	Upstream string
-	// Sink receives every record in arrival order, from a single goroutine
-	// owned by the proxy; it may be slow without slowing the relay (see
-	// QueueBytes). Nil discards records.
+	// Hub receives every record the proxy makes; its subscribers (the
+	// recorder, the checker, viewers) consume them. The caller owns it and
+	// closes it after Shutdown. Nil: the proxy makes a hub of its own for
+	// Sink, and closes it in Shutdown.
+	Hub *hub.Hub
+	// Sink, used when Hub is nil, receives every record in order on a
+	// goroutine of its own, losslessly: when it falls behind the relay
+	// waits (or, with Lossy, records are dropped and loss records take
+	// their place). Nil discards records.
 	Sink trace.Sink
-	// Tick, if set, is called about once a second on the sink goroutine
-	// with the current time (a live checker fires its timeouts there).
+	// Tick, with Sink, is called about once a second on the sink's
+	// goroutine with the current time (a live checker fires its timeouts
+	// there).
 	Tick func(now time.Time)
+	// Lossy, with Sink, drops records when the sink falls behind instead
+	// of slowing the relay down (see hub.Lossy).
+	Lossy bool
+	// QueueBytes bounds Sink's queue (default hub.DefaultQueueBytes).
+	QueueBytes int64
 	// KeepSecrets turns off redaction of tokens, keys and passwords.
 	KeepSecrets bool
+	// StallTimeout closes a connection one of whose peers accepts no bytes
+	// for this long (0: wait for ever), with a close frame to the other
+	// peer where the stream allows and an error record saying why.
+	StallTimeout time.Duration
 	// MaxFrame bounds a frame or message (default 16 MiB): a bigger one
 	// closes its connection with 1009 and is recorded as an error.
 	MaxFrame int64
@@ -41,11 +60,6 @@ type Options struct {
 	UpstreamTLS *tls.Config
 	// DialTimeout bounds connecting to the upstream (default 10 s).
 	DialTimeout time.Duration
-	// QueueBytes bounds the payload bytes of records waiting for the sink
-	// (default 64 MiB). When the sink falls that far behind, records are
-	// dropped, counted, reported through Logf and in an error record: the
-	// relay never waits for recording.
-	QueueBytes int64
 	// CloseGrace is how long a closing connection waits for the peers to
 	// finish the close handshake before it is cut (default 3 s).
 	CloseGrace time.Duration
@@ -58,7 +72,8 @@ type Options struct {
 
 // Proxy is a recording WebSocket man-in-the-middle. It relays every frame
 // byte-exact between a client and the upstream, decodes both directions
-// beside the relay, and hands the resulting records to Options.Sink. Plain
+// beside the relay with the wire tap, and emits the resulting records to
+// Options.Hub. Plain
 // HTTP requests are reverse-proxied and recorded too. Create it with New;
 // it is an http.Handler.
 type Proxy struct {
@@ -67,7 +82,10 @@ type Proxy struct {
 	httpBase  *url.URL
 	rp        http.Handler
 	transport *http.Transport
-	pipe      *pipeline
+	hub       *hub.Hub
+	ownHub    bool
+	sub       *hub.Subscription // Sink's, when the proxy owns the hub
+	tapOpts   tap.Options
 
 	connSeq atomic.Int64
 	httpSeq atomic.Int64
@@ -107,9 +125,6 @@ func New(opts Options) (*Proxy, error) {
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = 10 * time.Second
 	}
-	if opts.QueueBytes <= 0 {
-		opts.QueueBytes = 64 << 20
-	}
 	if opts.CloseGrace <= 0 {
 		opts.CloseGrace = 3 * time.Second
 	}
@@ -126,7 +141,20 @@ func New(opts Options) (*Proxy, error) {
 		conns:    map[*conn]struct{}{},
 		shutdown: make(chan struct{}),
 	}
-	p.pipe = newPipeline(opts.Sink, opts.Tick, opts.QueueBytes, opts.KeepSecrets, opts.Logf, opts.Now)
+	p.tapOpts = tap.Options{Redact: redact.Policy{Keep: opts.KeepSecrets}, MaxMessage: opts.MaxFrame,
+		OversizeAction: "connection closed with 1009"}
+	p.hub = opts.Hub
+	if p.hub == nil {
+		p.hub, p.ownHub = hub.New(hub.Options{Stamp: true, Now: opts.Now}), true
+		if opts.Sink != nil {
+			policy := hub.Lossless
+			if opts.Lossy {
+				policy = hub.Lossy
+			}
+			p.sub = p.hub.Subscribe(opts.Sink, hub.SubOptions{Name: "sink", Policy: policy, Tick: opts.Tick, QueueBytes: opts.QueueBytes,
+				OnError: func(err error) { opts.Logf("wsproxy: RECORDING FAILED (relaying goes on): %v", err) }})
+		}
+	}
 	p.rp = p.newReverseProxy()
 	return p, nil
 }
@@ -155,8 +183,9 @@ func headerHasToken(h http.Header, name, token string) bool {
 	return false
 }
 
-// emit hands records to the sink goroutine without waiting.
-func (p *Proxy) emit(recs ...*trace.Record) { p.pipe.push(recs) }
+// emit hands records to the hub; it waits while a lossless subscriber is
+// behind.
+func (p *Proxy) emit(recs ...*trace.Record) { p.hub.Emit(recs...) }
 
 // track registers a live connection; it fails once the proxy is closing.
 func (p *Proxy) track(c *conn) bool {
@@ -184,13 +213,18 @@ func (p *Proxy) ActiveConns() int {
 	return len(p.conns)
 }
 
-// Dropped returns how many records were dropped because the sink fell
-// behind.
-func (p *Proxy) Dropped() int64 { return p.pipe.dropped.Load() }
+// Dropped returns how many records Sink lost in Lossy mode (0 with a hub
+// of the caller's: ask its subscriptions).
+func (p *Proxy) Dropped() int64 {
+	if p.sub == nil {
+		return 0
+	}
+	return p.sub.Stats().Skipped
+}
 
 // Shutdown closes every WebSocket connection with 1001 (going away) on
-// both sides, waits for them to end (or ctx), then flushes every record to
-// the sink and stops the sink goroutine. New connections are refused once
+// both sides, waits for them to end (or ctx, then cuts them), then, if the
+// proxy owns its hub, delivers every record to Sink and stops it. New connections are refused once
 // it has started. The http.Server serving the proxy should be shut down
 // first so that no new requests arrive.
 func (p *Proxy) Shutdown(ctx context.Context) error {
@@ -222,7 +256,9 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		<-done
 	}
 	p.transport.CloseIdleConnections()
-	p.pipe.close()
+	if p.ownHub {
+		p.hub.Close()
+	}
 	return err
 }
 

@@ -3,12 +3,12 @@ package proxy
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
+	"os"
 	"time"
 
+	"github.com/lettadev/wsproxy/tap"
 	"github.com/lettadev/wsproxy/trace"
-	"github.com/lettadev/wsproxy/wsframe"
 )
 
 // Read buffer sizes: small while a connection idles, growing while
@@ -18,53 +18,62 @@ const (
 	maxReadBuf = 64 << 10
 )
 
-// relay copies one direction of a connection, byte for byte, and decodes
-// it beside the copy into records.
+// maxWatched bounds the bytes a relay reads from its source while its
+// destination is blocked.
+const maxWatched = 64 << 10
+
+// relay copies one direction of a connection, byte for byte, and feeds
+// the same bytes to the wire tap beside the copy.
 type relay struct {
 	c     *conn
 	from  trace.Side
 	src   net.Conn
 	dst   *endpoint
 	early []byte // bytes already read during the handshake
-	dec   *wsframe.Decoder
+	tap   *tap.Stream
 
-	frameStart int64 // stream offset of the last frame whose header was seen
-	frameEnd   int64 // stream offset just past that frame
-	sawClose   bool  // this side sent a close frame
+	buf        []byte // bytes read and not yet forwarded are buf[:held]
+	closeNoted bool   // this side's close frame was passed to the conn
 	batch      []*trace.Record
-	recs       []trace.Record // block new records are carved from
-	slab       []byte         // block small payloads are copied into
+
+	// While dst is blocked, the source is still watched: bytes read then
+	// (already tapped) wait in watched, and watchErr is how it ended.
+	watched  []byte
+	watchErr error
 }
 
 // run relays until the source ends or the connection is cut.
 func (r *relay) run() {
-	buf := make([]byte, minReadBuf)
+	r.buf = make([]byte, max(minReadBuf, len(r.early)+minReadBuf))
 	held := 0
 	if len(r.early) > 0 {
-		if len(r.early) > len(buf) {
-			buf = make([]byte, len(r.early)+minReadBuf)
-		}
-		held = r.chunk(buf, 0, copy(buf, r.early))
+		held = r.chunk(0, copy(r.buf, r.early))
 		r.early = nil
 		if held < 0 {
 			return
 		}
 	}
 	for {
-		if held == len(buf) {
-			buf = append(buf, make([]byte, len(buf))...) // a header cannot be longer, but be safe
+		if held == len(r.buf) {
+			r.buf = append(r.buf, make([]byte, len(r.buf))...) // a header cannot be longer, but be safe
 		}
-		n, err := r.src.Read(buf[held:])
+		n, err := r.src.Read(r.buf[held:])
 		if n > 0 {
-			full := held+n == len(buf)
-			held = r.chunk(buf, held, n)
+			full := held+n == len(r.buf)
+			held = r.chunk(held, n)
 			if held < 0 {
 				return
 			}
-			if full && len(buf) < maxReadBuf {
-				nb := make([]byte, len(buf)*2)
-				copy(nb, buf[:held])
-				buf = nb
+			if full && len(r.buf) < maxReadBuf {
+				nb := make([]byte, len(r.buf)*2)
+				copy(nb, r.buf[:held])
+				r.buf = nb
+			} else if !full && len(r.buf) > minReadBuf && held < minReadBuf {
+				// The burst is over: give the big buffer back, so that an
+				// idle connection holds little memory.
+				nb := make([]byte, minReadBuf)
+				copy(nb, r.buf[:held])
+				r.buf = nb
 			}
 		}
 		if err != nil {
@@ -74,129 +83,112 @@ func (r *relay) run() {
 	}
 }
 
-// chunk decodes and forwards buf[held:held+n]; buf[:held] are the held
+// chunk taps and forwards buf[held:held+n]; buf[:held] are the held
 // bytes of a partial frame header fed before. It returns how many bytes
 // are held for the next read, or -1 when the relay must stop.
-func (r *relay) chunk(buf []byte, held, n int) int {
-	now := r.c.p.opts.Now()
-	base := r.dec.Offset() - int64(held)
-	r.dec.Feed(buf[held : held+n])
-	stopAt := -1
-	for stopAt < 0 && r.dec.Next() {
-		ev := r.dec.Event()
-		switch ev.Kind {
-		case wsframe.FrameEvent:
-			if ev.Header.PayloadLen > r.c.p.opts.MaxFrame || ev.Header.PayloadLen < 0 {
-				stopAt = int(ev.Offset - base)
-				r.batch = append(r.batch, r.errorRecord(now, fmt.Sprintf("%s frame at offset %d declares %d payload bytes, over the %d-byte limit: connection closed with 1009",
-					r.from, ev.Offset, ev.Header.PayloadLen, r.c.p.opts.MaxFrame)))
-				break
-			}
-			r.frameStart, r.frameEnd = ev.Offset, ev.Offset+ev.Header.WireSize()
-		case wsframe.MessageEvent:
-			r.batch = append(r.batch, r.frameRecord(now, &ev.Message))
-		case wsframe.ErrorEvent:
-			if errors.Is(ev.Err, wsframe.ErrFrameTooBig) || errors.Is(ev.Err, wsframe.ErrBadLength) {
-				continue // reported from the frame header above
-			}
-			if errors.Is(ev.Err, wsframe.ErrMessageTooBig) {
-				// Stop before the frame that made the message too big, if
-				// it starts in this chunk; else forward nothing more.
-				stopAt = 0
-				if r.frameStart >= base {
-					stopAt = int(r.frameStart - base)
-				}
-				r.batch = append(r.batch, r.errorRecord(now, fmt.Sprintf("%s message: %v, over the %d-byte limit: connection closed with 1009", r.from, ev.Err, r.c.p.opts.MaxFrame)))
-				break
-			}
-			// A violation is recorded and relayed anyway: a debugging
-			// proxy does not fix or hide its peers' errors.
-			r.batch = append(r.batch, r.errorRecord(now, fmt.Sprintf("%s stream: %v", r.from, ev.Err)))
-		}
-	}
+func (r *relay) chunk(held, n int) int {
+	base := r.tap.Offset() - int64(held) // stream offset of buf[0]
+	r.feed(r.buf[held : held+n])
 	total := held + n
-	// Records go out before the bytes do, so that a trace never shows a
-	// reply ahead of the frame that caused it. Emitting never blocks.
+	for {
+		if stop := r.tap.Stop(); stop >= 0 {
+			stopAt := min(max(stop-base, 0), int64(total))
+			r.dst.write(r.buf[:stopAt], true, nil)
+			r.c.abort(trace.Proxy, 1009, "message too big")
+			return -1
+		}
+		keep := r.tap.PartialHeaderLen()
+		fwd := total - keep
+		forwardedTo := base + int64(fwd)
+		err := r.dst.write(r.buf[:fwd], r.tap.FrameEnd(forwardedTo), r.watch)
+		copy(r.buf, r.buf[fwd:total])
+		total, base = keep, forwardedTo
+		if r.tap.SawClose() && !r.closeNoted {
+			r.closeNoted = true
+			r.dst.markCloseSent()
+			r.c.sawClose(r.from)
+		}
+		if errors.Is(err, errSourceEnded) {
+			r.endedWhileBlocked()
+			return -1
+		}
+		if err != nil {
+			r.writeFailed(err)
+			return -1
+		}
+		if len(r.watched) == 0 {
+			return total
+		}
+		// Bytes read while the write was blocked follow the held ones.
+		if need := total + len(r.watched); need > len(r.buf) {
+			nb := make([]byte, need+minReadBuf)
+			copy(nb, r.buf[:total])
+			r.buf = nb
+		}
+		total += copy(r.buf[total:], r.watched)
+		r.watched = r.watched[:0]
+	}
+}
+
+// feed taps bytes of the source and emits the records they complete.
+// Records go out before the bytes do, so that a trace never shows a reply
+// ahead of the frame that caused it. Emitting waits while a lossless sink
+// (the recorder) is behind: that is the backpressure.
+func (r *relay) feed(b []byte) {
+	r.batch = r.tap.Feed(r.batch[:0], r.c.p.opts.Now(), b)
 	r.flush()
-	if stopAt >= 0 {
-		if stopAt > total {
-			stopAt = total
-		}
-		r.dst.write(buf[:stopAt], true)
-		r.c.abort(trace.Proxy, 1009, "message too big")
-		return -1
-	}
-	keep := r.dec.PartialHeaderLen()
-	fwd := total - keep
-	forwardedTo := r.dec.Offset() - int64(keep)
-	err := r.dst.write(buf[:fwd], forwardedTo == r.frameEnd)
-	copy(buf, buf[fwd:total])
-	if r.sawClose {
-		r.dst.markCloseSent()
-	}
-	if err != nil {
-		r.writeFailed(err)
-		return -1
-	}
-	return keep
 }
 
-// frameRecord turns a decoded message into a record (payload copied).
-// Secrets are redacted later, on the sink goroutine, off the relay's path.
-func (r *relay) frameRecord(now time.Time, m *wsframe.Message) *trace.Record {
-	rec := r.newRecord()
-	*rec = trace.Record{Kind: trace.KindFrame, T: now, Conn: r.c.id, From: r.from, Op: opName(m.Opcode),
-		Size: len(m.Payload), WireFrames: m.Frames, WireSize: int(m.WireSize), Compressed: m.Compressed,
-		Payload: r.copyPayload(m.Payload)}
-	if m.Opcode == wsframe.OpClose {
-		if m.HasCloseCode {
-			rec.Code, rec.Reason = int(m.CloseCode), m.CloseReason
-		}
-		if !r.sawClose {
-			r.sawClose = true
-			r.c.sawClose(r.from, rec.Code, rec.Reason)
-		}
+// watch runs while the destination accepts nothing: it reads what the
+// source has (up to maxWatched, without waiting) and taps it, so that a
+// source that ends or sends its close frame meanwhile is noticed. It
+// returns true to abandon the blocked write.
+func (r *relay) watch() bool {
+	if r.watchErr != nil {
+		return true
 	}
-	return rec
+	if len(r.watched) >= maxWatched || r.tap.Stop() >= 0 {
+		return false
+	}
+	if cap(r.watched) == 0 {
+		r.watched = make([]byte, 0, maxWatched)
+	}
+	r.src.SetReadDeadline(time.Now().Add(time.Millisecond))
+	n, err := r.src.Read(r.watched[len(r.watched):cap(r.watched)])
+	r.src.SetReadDeadline(time.Time{})
+	if n > 0 {
+		r.feed(r.watched[len(r.watched) : len(r.watched)+n])
+		r.watched = r.watched[:len(r.watched)+n]
+	}
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		r.watchErr = err
+		return true
+	}
+	return r.tap.SawClose()
 }
 
-// Records and small payloads are carved out of blocks, a few allocations
-// per thousand frames instead of two per frame. The sinks never modify a
-// payload in place, and a block lives as long as any record in it.
-const (
-	recordBlock  = 64
-	payloadBlock = 32 << 10
-	maxInBlock   = 2 << 10
-)
-
-func (r *relay) newRecord() *trace.Record {
-	if len(r.recs) == cap(r.recs) {
-		r.recs = make([]trace.Record, 0, recordBlock)
+// endedWhileBlocked: the source ended, or sent its close frame, while
+// the destination accepted nothing: what it sent cannot be delivered.
+func (r *relay) endedWhileBlocked() {
+	peer, other := "client", "upstream"
+	if r.from == trace.Client {
+		peer, other = "upstream", "client"
 	}
-	r.recs = r.recs[:len(r.recs)+1]
-	return &r.recs[len(r.recs)-1]
-}
-
-func (r *relay) copyPayload(p []byte) []byte {
-	if len(p) > maxInBlock {
-		return append([]byte(nil), p...)
+	what := "sent its close frame"
+	if r.watchErr != nil {
+		recs := r.tap.End(nil, r.c.p.opts.Now(), r.watchErr)
+		r.c.p.emit(recs...)
+		what = "ended the connection"
 	}
-	if cap(r.slab)-len(r.slab) < len(p) {
-		r.slab = make([]byte, 0, payloadBlock)
-	}
-	start := len(r.slab)
-	r.slab = append(r.slab, p...)
-	return r.slab[start:len(r.slab):len(r.slab)]
-}
-
-func (r *relay) errorRecord(now time.Time, msg string) *trace.Record {
-	return &trace.Record{Kind: trace.KindError, T: now, Conn: r.c.id, Message: msg}
+	r.c.p.emit(&trace.Record{Kind: trace.KindError, T: r.c.p.opts.Now(), Conn: r.c.id,
+		Message: fmt.Sprintf("%s stalled (accepted no bytes for %s) while the %s %s: the rest was not delivered; connection closed", peer, watchEvery, other, what)})
+	r.c.abort(trace.Proxy, 1001, peer+" stalled")
 }
 
 func (r *relay) flush() {
 	if len(r.batch) > 0 {
 		r.c.p.emit(r.batch...)
-		r.batch = r.batch[:0:0]
+		clear(r.batch)
 	}
 }
 
@@ -206,27 +198,22 @@ func (r *relay) ended(err error) {
 	if errors.Is(err, net.ErrClosed) {
 		return // the proxy cut the connection
 	}
-	if r.sawClose {
+	recs := r.tap.End(nil, r.c.p.opts.Now(), err)
+	if r.tap.SawClose() {
+		r.c.p.emit(recs...)
 		r.dst.closeWrite() // the close handshake's end: pass the FIN on
 		return
 	}
-	what := "closed the connection without a close frame"
-	if err != io.EOF {
-		what = err.Error()
-	}
-	if terr := r.dec.End(); terr != nil {
-		what += " (" + terr.Error() + ")"
-	}
-	now := r.c.p.opts.Now()
+	r.c.p.emit(recs...)
 	if r.from == trace.Server {
-		r.c.p.emit(r.errorRecord(now, "upstream: "+what))
 		r.c.abort(trace.Proxy, 1011, "upstream connection lost")
 	} else {
-		r.c.p.emit(r.errorRecord(now, "client: "+what))
 		r.c.abort(trace.Proxy, 1001, "client went away")
 	}
 }
 
+// writeFailed handles a write to the other side that failed: the peer is
+// gone, or it accepted no bytes for the stall timeout.
 func (r *relay) writeFailed(err error) {
 	if errors.Is(err, net.ErrClosed) {
 		return
@@ -235,26 +222,20 @@ func (r *relay) writeFailed(err error) {
 	if r.dst == r.c.client {
 		peer = "client"
 	}
-	r.c.p.emit(r.errorRecord(r.c.p.opts.Now(), fmt.Sprintf("%s: write: %v", peer, err)))
-	if peer == "upstream" {
+	stalled := errors.Is(err, os.ErrDeadlineExceeded)
+	msg := fmt.Sprintf("%s: write: %v", peer, err)
+	if stalled {
+		msg = fmt.Sprintf("%s stalled: it accepted no bytes for %s (-stall-timeout): connection closed", peer, r.c.p.opts.StallTimeout)
+	}
+	r.c.p.emit(&trace.Record{Kind: trace.KindError, T: r.c.p.opts.Now(), Conn: r.c.id, Message: msg})
+	switch {
+	case stalled && peer == "client":
+		r.c.abort(trace.Proxy, 1001, "client stalled: accepted no bytes for "+r.c.p.opts.StallTimeout.String())
+	case stalled:
+		r.c.abort(trace.Proxy, 1011, "upstream stalled: accepted no bytes for "+r.c.p.opts.StallTimeout.String())
+	case peer == "upstream":
 		r.c.abort(trace.Proxy, 1011, "upstream connection lost")
-	} else {
+	default:
 		r.c.abort(trace.Proxy, 1001, "client went away")
 	}
-}
-
-func opName(op wsframe.Opcode) trace.Op {
-	switch op {
-	case wsframe.OpText:
-		return trace.OpText
-	case wsframe.OpBinary:
-		return trace.OpBinary
-	case wsframe.OpPing:
-		return trace.OpPing
-	case wsframe.OpPong:
-		return trace.OpPong
-	case wsframe.OpClose:
-		return trace.OpClose
-	}
-	return trace.Op(op.String())
 }

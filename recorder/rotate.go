@@ -89,10 +89,20 @@ func (r *Rotator) next() error {
 // when the current one is full, and sets rec.Line to its line in that
 // part (see Writer.Write).
 func (r *Rotator) Write(rec *trace.Record) error {
+	_, line, err := r.Append(rec)
+	if err == nil {
+		rec.Line = line
+	}
+	return err
+}
+
+// Append is Write for a record the caller may not modify: it returns the
+// part's file name and the record's line in it instead.
+func (r *Rotator) Append(rec *trace.Record) (file string, line int64, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.w == nil {
-		return ErrClosed
+		return "", 0, ErrClosed
 	}
 	if r.opts.MaxSize > 0 && r.w.Stats().Written >= r.opts.MaxSize {
 		if err := r.w.Close(); err != nil && r.err == nil {
@@ -100,10 +110,11 @@ func (r *Rotator) Write(rec *trace.Record) error {
 		}
 		if err := r.next(); err != nil {
 			r.w = nil
-			return fmt.Errorf("rotate trace: %w", err)
+			return "", 0, fmt.Errorf("rotate trace: %w", err)
 		}
 	}
-	return r.w.Write(rec)
+	line, err = r.w.Append(rec)
+	return r.files[len(r.files)-1], line, err
 }
 
 // Flush flushes the current part.

@@ -155,24 +155,40 @@ func (w *Writer) Name() string { return w.name }
 // record written is line 1), so that sinks after the recorder can name
 // it. It returns the first write error the file has had (the record is
 // then counted as dropped), or ErrClosed.
-func (w *Writer) Write(r *trace.Record) error { return w.write(r, true) }
+func (w *Writer) Write(r *trace.Record) error {
+	line, err := w.write(r, true)
+	if err == nil {
+		r.Line = line
+	}
+	return err
+}
+
+// Append is Write for a record the caller may not modify (one shared with
+// other sinks): it returns the record's line instead of setting r.Line.
+func (w *Writer) Append(r *trace.Record) (line int64, err error) { return w.write(r, true) }
 
 // TryWrite is Write that never blocks: when the buffer is full it drops
 // the record, counts it, and returns ErrBufferFull.
-func (w *Writer) TryWrite(r *trace.Record) error { return w.write(r, false) }
+func (w *Writer) TryWrite(r *trace.Record) error {
+	line, err := w.write(r, false)
+	if err == nil {
+		r.Line = line
+	}
+	return err
+}
 
-func (w *Writer) write(r *trace.Record, block bool) error {
+func (w *Writer) write(r *trace.Record, block bool) (int64, error) {
 	w.mu.Lock()
 	for {
 		if w.closed {
 			w.mu.Unlock()
-			return ErrClosed
+			return 0, ErrClosed
 		}
 		if w.err != nil {
 			w.stats.Dropped++
 			err := w.err
 			w.mu.Unlock()
-			return err
+			return 0, err
 		}
 		if len(w.pending) < w.opts.BufferSize {
 			break
@@ -180,7 +196,7 @@ func (w *Writer) write(r *trace.Record, block bool) error {
 		if !block {
 			w.stats.Dropped++
 			w.mu.Unlock()
-			return ErrBufferFull
+			return 0, ErrBufferFull
 		}
 		select {
 		case w.kick <- struct{}{}:
@@ -196,11 +212,11 @@ func (w *Writer) write(r *trace.Record, block bool) error {
 	if err != nil {
 		w.pending = w.pending[:start]
 		w.mu.Unlock()
-		return fmt.Errorf("trace %s: encode %s record: %w", w.name, r.Kind, err)
+		return 0, fmt.Errorf("trace %s: encode %s record: %w", w.name, r.Kind, err)
 	}
 	w.stats.Records++
 	w.stats.Bytes += int64(len(w.pending) - start)
-	r.Line = w.stats.Records
+	line := w.stats.Records
 	full := len(w.pending) >= w.threshold
 	w.mu.Unlock()
 	if full {
@@ -209,7 +225,7 @@ func (w *Writer) write(r *trace.Record, block bool) error {
 		default:
 		}
 	}
-	return nil
+	return line, nil
 }
 
 // Flush writes everything queued so far and flushes a complete block to

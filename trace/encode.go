@@ -37,6 +37,9 @@ func AppendLine(dst []byte, r *Record) ([]byte, error) {
 		dst = appendStringField(dst, "by", string(r.By))
 		dst = appendClose(dst, r)
 	case KindError:
+		if r.From != "" {
+			dst = appendStringField(dst, "from", string(r.From))
+		}
 		dst = appendStringField(dst, "message", r.Message)
 	case KindHTTP:
 		dst, err = appendHTTP(dst, r)

@@ -190,6 +190,9 @@ type Open struct {
 	ResponseHeaders map[string][]string `json:"response_headers,omitempty"`
 	// Session is parsed from the URL.
 	Session protocol.Session `json:"session"`
+	// Recovered marks a connection whose handshake was not seen (a
+	// capture started mid-session): URL and headers are unknown.
+	Recovered bool `json:"recovered,omitempty"`
 }
 
 // HTTP is a plain HTTP exchange passed through the proxy, or a refused

@@ -39,8 +39,9 @@ Flags:
 `
 
 func runClient(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signalContext()
-	defer stop()
+	sig := signalContext(stderr)
+	defer sig.stop()
+	ctx := sig.ctx
 	return runClientContext(ctx, args, stdout, stderr)
 }
 

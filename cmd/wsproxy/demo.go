@@ -6,16 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/lettadev/wsproxy/analysis"
 	"github.com/lettadev/wsproxy/client"
+	"github.com/lettadev/wsproxy/pipeline"
 	"github.com/lettadev/wsproxy/proxy"
 	"github.com/lettadev/wsproxy/sim"
-	"github.com/lettadev/wsproxy/trace"
 )
 
 func init() {
@@ -67,8 +65,9 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	ctx, stop := signalContext()
-	defer stop()
+	sig := signalContext(stderr)
+	defer sig.stop()
+	ctx := sig.ctx
 	return demo(ctx, demoConfig{out: *out, faults: *faulty, seed: *seed, dialect: d, single: *single, quiet: *quiet, script: script}, stdout, stderr)
 }
 
@@ -98,7 +97,7 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) int {
 	defer env.Close()
 
 	// The recording proxy, with the checker live.
-	rec, err := newRecording(cfg.out, 0, false, trace.SourceProxy, stderr)
+	path, err := tracePath(cfg.out, time.Now())
 	if err != nil {
 		fmt.Fprintln(stderr, "wsproxy demo:", err)
 		return 2
@@ -108,30 +107,20 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) int {
 	ccfg.OnFinding = func(f analysis.Finding) {
 		fmt.Fprintf(stdout, "  %-4s %s\n", f.Conn, f)
 	}
-	checker := analysis.New(ccfg)
-	var console trace.Sink
+	pcfg := pipeline.Config{Upstream: simURL, Path: path, Tool: "wsproxy", ToolVersion: version, Check: &ccfg,
+		Proxy: proxy.Options{Logf: func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }}}
 	if !cfg.quiet {
-		console = proxy.NewConsole(stdout)
+		pcfg.Console = stdout
 	}
-	p, err := proxy.New(proxy.Options{Upstream: simURL, Sink: rec.sink(checker, console), Tick: checker.Advance,
-		Logf: func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }})
+	pl, err := pipeline.Start(pcfg)
 	if err != nil {
-		rec.close()
 		fmt.Fprintln(stderr, "wsproxy demo:", err)
 		return 1
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		p.Close()
-		rec.close()
-		fmt.Fprintln(stderr, "wsproxy demo:", err)
-		return 1
-	}
-	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	proxyURL := "http://" + ln.Addr().String()
+	checker := pl.Checker()
+	proxyURL := pl.URL()
 	fmt.Fprintf(stdout, "simulator  %s (connection %s, token %q)\n", simURL, env.ConnectionID(), demoToken)
-	fmt.Fprintf(stdout, "proxy      %s → simulator, recording to %s\n", proxyURL, rec.current())
+	fmt.Fprintf(stdout, "proxy      %s → simulator, recording to %s\n", proxyURL, pl.TracePath())
 	fmt.Fprintf(stdout, "client     the reference client runs the default script through the proxy\n\n")
 
 	// The reference client, through the proxy.
@@ -150,10 +139,7 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) int {
 	// Shut down in order: no new connections, close the live ones, flush.
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
-	srv.Shutdown(sctx)
-	p.Shutdown(sctx)
-	closeErr := rec.close()
-	checker.Finish(time.Now())
+	closeErr := pl.Shutdown(sctx)
 
 	fmt.Fprintln(stdout)
 	if runErr != nil {
@@ -169,7 +155,8 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) int {
 		expected := append(env.Faults(), report.Faults...)
 		fmt.Fprintf(stdout, "injected faults (ground truth): %d, of which %d must be reported\n", len(expected), countExpected(expected))
 	}
-	rec.summary(stdout, checker, p.Dropped())
+	pl.Summary(stdout)
+	printNext(stdout, pl.Files())
 	if closeErr != nil {
 		fmt.Fprintln(stderr, "wsproxy demo: trace:", closeErr)
 		return 1

@@ -8,18 +8,19 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/lettadev/wsproxy/analysis"
+	"github.com/lettadev/wsproxy/pipeline"
 	"github.com/lettadev/wsproxy/proxy"
-	"github.com/lettadev/wsproxy/trace"
 )
 
 func init() {
@@ -44,7 +45,8 @@ Flags:
 
 type proxyFlags struct {
 	listen, upstream, out, rotate, maxFrame          string
-	keepSecrets, allowRemote, noCheck                bool
+	keepSecrets, allowRemote, noCheck, lossy         bool
+	stallTimeout, shutdownGrace                      time.Duration
 	tlsCert, tlsKey, upstreamCA                      string
 	selfSigned, insecureUpstream                     bool
 	ackTimeout, responseTimeout, heartbeat, syncWait time.Duration
@@ -59,6 +61,9 @@ func (f *proxyFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.keepSecrets, "keep-secrets", false, "record tokens, Authorization headers and secret values instead of redacting them")
 	fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow a -listen address that is not loopback (prints a warning)")
 	fs.BoolVar(&f.noCheck, "no-check", false, "do not run the protocol checker live")
+	fs.BoolVar(&f.lossy, "lossy", false, "never slow the relay for recording: records the recorder cannot keep up with are dropped and written as loss records (default: lossless, the relay waits)")
+	fs.DurationVar(&f.stallTimeout, "stall-timeout", 30*time.Second, "close a connection whose client or upstream accepts no bytes for this long (0: never)")
+	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 5*time.Second, "on Ctrl-C/SIGTERM, how long connections get to close before they are cut")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve wss:// with this PEM certificate (with -tls-key), e.g. -tls-cert cert.pem -tls-key key.pem")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key for -tls-cert")
 	fs.BoolVar(&f.selfSigned, "tls-self-signed", false, "serve wss:// with a fresh self-signed certificate for localhost (prints its fingerprint)")
@@ -92,36 +97,63 @@ func runProxy(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	ctx, stop := signalContext()
-	defer stop()
-	return serveProxy(ctx, f, stdout, stderr)
+	sig := signalContext(stderr)
+	defer sig.stop()
+	return serveProxy(sig, f, stdout, stderr)
 }
 
-// signalContext is cancelled by the first SIGINT or SIGTERM; a second one
-// exits at once.
-func signalContext() (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+// signals turns SIGINT and SIGTERM into a clean stop: the first cancels
+// ctx; a second, however late, calls the abort function (cut every
+// connection, flush the trace as far as it gets within a moment) and
+// exits at once with status 1.
+type signals struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	ch      chan os.Signal
+	abortc  chan func()
+	aborted atomic.Bool
+	stopped chan struct{}
+	once    sync.Once
+}
+
+func signalContext(stderr io.Writer) *signals {
+	s := &signals{ch: make(chan os.Signal, 2), abortc: make(chan func(), 1), stopped: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.abortc <- func() {}
+	signal.Notify(s.ch, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		select {
-		case <-ch:
-			cancel()
-		case <-ctx.Done():
+		case <-s.ch:
+			s.cancel()
+		case <-s.stopped:
 			return
 		}
 		select {
-		case <-ch:
-			fmt.Fprintln(os.Stderr, "wsproxy: second signal, exiting now")
+		case <-s.ch:
+			s.aborted.Store(true)
+			fmt.Fprintln(stderr, "wsproxy: second signal: cutting every connection, flushing the trace, exiting")
+			abort := <-s.abortc
+			abort()
 			os.Exit(1)
-		case <-time.After(30 * time.Second):
+		case <-s.stopped:
 		}
 	}()
-	return ctx, func() { signal.Stop(ch); cancel() }
+	return s
+}
+
+// setAbort sets what a second signal does before exiting.
+func (s *signals) setAbort(f func()) {
+	<-s.abortc
+	s.abortc <- f
+}
+
+// stop stops listening for signals.
+func (s *signals) stop() {
+	s.once.Do(func() { signal.Stop(s.ch); close(s.stopped); s.cancel() })
 }
 
 // serveProxy runs the proxy until ctx is done, then shuts it down cleanly.
-func serveProxy(ctx context.Context, f proxyFlags, stdout, stderr io.Writer) int {
+func serveProxy(sig *signals, f proxyFlags, stdout, stderr io.Writer) int {
 	if err := checkListen(f.listen, f.allowRemote, stderr); err != nil {
 		fmt.Fprintln(stderr, "wsproxy:", err)
 		return 2
@@ -148,82 +180,69 @@ func serveProxy(ctx context.Context, f proxyFlags, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "wsproxy:", err)
 		return 2
 	}
-
-	rec, err := newRecording(f.out, rotate, f.keepSecrets, trace.SourceProxy, stderr)
+	path, err := tracePath(f.out, time.Now())
 	if err != nil {
 		fmt.Fprintln(stderr, "wsproxy:", err)
 		return 2
 	}
-	var checker *analysis.Engine
+	cfg := pipeline.Config{
+		Upstream: f.upstream, Listen: f.listen, TLS: serverTLS, Path: path, Rotate: rotate,
+		Tool: "wsproxy", ToolVersion: version, Lossy: f.lossy, Console: stdout,
+		Proxy: proxy.Options{
+			KeepSecrets:  f.keepSecrets,
+			MaxFrame:     maxFrame,
+			UpstreamTLS:  upTLS,
+			StallTimeout: f.stallTimeout,
+			Logf:         func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) },
+		},
+	}
 	if !f.noCheck {
-		cfg := analysis.DefaultConfig()
-		cfg.AckTimeout, cfg.ResponseTimeout, cfg.Heartbeat, cfg.SyncTimeout = f.ackTimeout, f.responseTimeout, f.heartbeat, f.syncWait
-		cfg.OnFinding = func(fd analysis.Finding) {
+		ccfg := analysis.DefaultConfig()
+		ccfg.AckTimeout, ccfg.ResponseTimeout, ccfg.Heartbeat, ccfg.SyncTimeout = f.ackTimeout, f.responseTimeout, f.heartbeat, f.syncWait
+		ccfg.OnFinding = func(fd analysis.Finding) {
 			fmt.Fprintf(stdout, "%s %-4s %s\n", fd.T.Local().Format("15:04:05.000"), fd.Conn, fd)
 		}
-		checker = analysis.New(cfg)
+		cfg.Check = &ccfg
 	}
-	sink := rec.sink(checker, proxy.NewConsole(stdout))
-
-	opts := proxy.Options{
-		Upstream:    f.upstream,
-		Sink:        sink,
-		KeepSecrets: f.keepSecrets,
-		MaxFrame:    maxFrame,
-		UpstreamTLS: upTLS,
-		Logf:        func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) },
-	}
-	if checker != nil {
-		opts.Tick = checker.Advance
-	}
-	p, err := proxy.New(opts)
+	pl, err := pipeline.Start(cfg)
 	if err != nil {
-		rec.close()
 		fmt.Fprintln(stderr, "wsproxy:", err)
 		return 2
 	}
-	ln, err := net.Listen("tcp", f.listen)
-	if err != nil {
-		p.Close()
-		rec.close()
-		fmt.Fprintln(stderr, "wsproxy:", err)
-		return 2
-	}
-	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second, TLSConfig: serverTLS,
-		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}, ErrorLog: nil}
+	sig.setAbort(func() { pl.Abort(2 * time.Second) })
 	scheme := "ws"
 	if serverTLS != nil {
 		scheme = "wss"
-		ln = tls.NewListener(ln, serverTLS)
 	}
-	fmt.Fprintf(stdout, "wsproxy %s: listening on %s://%s → %s\n", version, scheme, ln.Addr(), f.upstream)
+	fmt.Fprintf(stdout, "wsproxy %s: listening on %s://%s → %s\n", version, scheme, pl.Addr(), f.upstream)
 	if fingerprint != "" {
 		fmt.Fprintf(stdout, "  self-signed certificate SHA-256 fingerprint: %s\n", fingerprint)
 	}
-	fmt.Fprintf(stdout, "  recording to %s (secrets %s)\n", rec.current(), map[bool]string{true: "KEPT", false: "redacted"}[f.keepSecrets])
-	fmt.Fprintf(stdout, "  point your client at %s://%s/v1/environments/{connectionId}/status/ws?…  (Ctrl-C to stop)\n", scheme, ln.Addr())
+	mode := "lossless: the relay waits for the recorder"
+	if f.lossy {
+		mode = "lossy: records dropped under load are written as loss records"
+	}
+	fmt.Fprintf(stdout, "  recording to %s (secrets %s, %s)\n", pl.TracePath(), map[bool]string{true: "KEPT", false: "redacted"}[f.keepSecrets], mode)
+	fmt.Fprintf(stdout, "  point your client at %s://%s/v1/environments/{connectionId}/status/ws?…  (Ctrl-C to stop)\n", scheme, pl.Addr())
 
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
 	select {
-	case <-ctx.Done():
-	case err := <-served:
+	case <-sig.ctx.Done():
+	case err := <-pl.Served():
 		fmt.Fprintln(stderr, "wsproxy: serve:", err)
 	}
-	fmt.Fprintln(stdout, "wsproxy: shutting down: closing connections with 1001, flushing the trace")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	fmt.Fprintf(stdout, "wsproxy: shutting down: closing connections with 1001 (cut after %s), flushing the trace (Ctrl-C again to exit at once)\n", f.shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownGrace)
 	defer cancel()
-	srv.Shutdown(sctx)
-	p.Shutdown(sctx)
 	code := 0
-	if err := rec.close(); err != nil {
+	if err := pl.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		fmt.Fprintln(stderr, "wsproxy: trace:", err)
 		code = 1
 	}
-	if checker != nil {
-		checker.Finish(time.Now())
+	if sig.aborted.Load() {
+		select {} // the signal goroutine exits with status 1
 	}
-	rec.summary(stdout, checker, p.Dropped())
+	pl.Summary(stdout)
+	printNext(stdout, pl.Files())
 	return code
 }
 

@@ -36,8 +36,9 @@ Flags:
 `
 
 func runSim(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signalContext()
-	defer stop()
+	sig := signalContext(stderr)
+	defer sig.stop()
+	ctx := sig.ctx
 	return runSimContext(ctx, args, stdout, stderr)
 }
 

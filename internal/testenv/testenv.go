@@ -7,8 +7,6 @@ package testenv
 
 import (
 	"context"
-	"net"
-	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,10 +14,9 @@ import (
 	"github.com/lettadev/wsproxy/analysis"
 	"github.com/lettadev/wsproxy/client"
 	"github.com/lettadev/wsproxy/faults"
+	"github.com/lettadev/wsproxy/pipeline"
 	"github.com/lettadev/wsproxy/proxy"
-	"github.com/lettadev/wsproxy/recorder"
 	"github.com/lettadev/wsproxy/sim"
-	"github.com/lettadev/wsproxy/trace"
 )
 
 // Options configure Record.
@@ -27,7 +24,7 @@ type Options struct {
 	// Check, when set, runs the checker live in the proxy with this
 	// configuration; its findings are in Recording.Live.
 	Check *analysis.Config
-	// Proxy configures the proxy (Upstream and Sink are set by Record).
+	// Proxy configures the proxy (Upstream and Hub are set by Record).
 	Proxy proxy.Options
 	// Plain records uncompressed JSON Lines.
 	Plain bool
@@ -57,41 +54,22 @@ func Record(t testing.TB, env *sim.Server, cl *client.Client, script *client.Scr
 		t.Fatal(err)
 	}
 	defer env.Close()
-	name, wopts := "run.jsonl.zst", recorder.Options{}
+	name := "run.jsonl.zst"
 	if opts.Plain {
-		name, wopts = "run.jsonl", recorder.Options{Compression: recorder.Plain}
+		name = "run.jsonl"
 	}
 	path := filepath.Join(t.TempDir(), name)
-	w, err := recorder.Create(path, wopts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(trace.NewHeader("testenv", "0", trace.SourceProxy, time.Now())); err != nil {
-		t.Fatal(err)
-	}
-	var live *analysis.Engine
-	sink := trace.Sink(w)
-	popts := opts.Proxy
+	cfg := pipeline.Config{Upstream: simURL, Path: path, Tool: "testenv", ToolVersion: "0", Proxy: opts.Proxy}
 	if opts.Check != nil {
-		cfg := *opts.Check
-		cfg.Collect = true
-		live = analysis.New(cfg)
-		live.SetFile(path)
-		sink = trace.Tee{w, live}
-		popts.Tick = live.Advance
+		c := *opts.Check
+		c.Collect = true
+		cfg.Check = &c
 	}
-	popts.Upstream, popts.Sink = simURL, sink
-	p, err := proxy.New(popts)
+	pl, err := pipeline.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: p}
-	go srv.Serve(ln)
-	cl.URL = "http://" + ln.Addr().String()
+	cl.URL = pl.URL()
 	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = 2 * time.Minute
@@ -101,17 +79,14 @@ func Record(t testing.TB, env *sim.Server, cl *client.Client, script *client.Scr
 	rep, runErr := cl.Run(ctx, script)
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
-	srv.Shutdown(sctx)
-	p.Shutdown(sctx)
-	if err := w.Close(); err != nil {
+	if err := pl.Shutdown(sctx); err != nil {
 		t.Fatal(err)
 	}
 	if runErr != nil {
 		t.Fatalf("client run: %v", runErr)
 	}
 	rec := Recording{Path: path, Report: rep, SimFaults: env.Faults()}
-	if live != nil {
-		live.Finish(time.Now())
+	if live := pl.Checker(); live != nil {
 		rec.Live = live.Findings()
 	}
 	return rec
