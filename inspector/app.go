@@ -165,8 +165,13 @@ func (a *App) Run() error {
 			select {
 			case <-a.done:
 				return
-			case <-ticks:
-				a.app.QueueUpdateDraw(a.refresh)
+			case now := <-ticks:
+				a.app.QueueUpdateDraw(func() {
+					if a.o.Live != nil {
+						a.m.Advance(now)
+					}
+					a.refresh()
+				})
 			}
 		}
 	}()
@@ -687,3 +692,7 @@ func (a *App) SetFilter(s string) error {
 	a.runQuery(-1)
 	return nil
 }
+
+// Warn shows a warning line (safe from any goroutine: it goes to the
+// model, and the next refresh shows it).
+func (a *App) Warn(s string) { a.m.Warn(s) }

@@ -283,3 +283,12 @@ func TestTooSmall(t *testing.T) {
 	h.s.PostEvent(tcell.NewEventResize(160, 45))
 	h.contains("sync_response")
 }
+
+func mustFilter(t *testing.T, s string) *filter.Filter {
+	t.Helper()
+	f, err := filter.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}

@@ -45,7 +45,7 @@ Flags:
 
 type proxyFlags struct {
 	listen, upstream, out, rotate, maxFrame          string
-	keepSecrets, allowRemote, noCheck, lossy         bool
+	keepSecrets, allowRemote, noCheck, lossy, ui     bool
 	stallTimeout, shutdownGrace                      time.Duration
 	tlsCert, tlsKey, upstreamCA                      string
 	selfSigned, insecureUpstream                     bool
@@ -61,6 +61,7 @@ func (f *proxyFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.keepSecrets, "keep-secrets", false, "record tokens, Authorization headers and secret values instead of redacting them")
 	fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow a -listen address that is not loopback (prints a warning)")
 	fs.BoolVar(&f.noCheck, "no-check", false, "do not run the protocol checker live")
+	fs.BoolVar(&f.ui, "ui", false, "show every connection live in the terminal inspector (q stops the proxy); see wsproxy inspect")
 	fs.BoolVar(&f.lossy, "lossy", false, "never slow the relay for recording: records the recorder cannot keep up with are dropped and written as loss records (default: lossless, the relay waits)")
 	fs.DurationVar(&f.stallTimeout, "stall-timeout", 30*time.Second, "close a connection whose client or upstream accepts no bytes for this long (0: never)")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 5*time.Second, "on Ctrl-C/SIGTERM, how long connections get to close before they are cut")
@@ -204,10 +205,17 @@ func serveProxy(sig *signals, f proxyFlags, stdout, stderr io.Writer) int {
 		}
 		cfg.Check = &ccfg
 	}
+	var ui *liveUI
+	if f.ui {
+		ui = newLiveUI(&cfg, stdout, stderr)
+	}
 	pl, err := pipeline.Start(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "wsproxy:", err)
 		return 2
+	}
+	if ui != nil {
+		ui.run(sig.ctx, pl, fmt.Sprintf("%s → %s", pl.URL(), f.upstream))
 	}
 	sig.setAbort(func() { pl.Abort(2 * time.Second) })
 	scheme := "ws"
@@ -227,6 +235,7 @@ func serveProxy(sig *signals, f proxyFlags, stdout, stderr io.Writer) int {
 
 	select {
 	case <-sig.ctx.Done():
+	case <-ui.done():
 	case err := <-pl.Served():
 		fmt.Fprintln(stderr, "wsproxy: serve:", err)
 	}
