@@ -17,7 +17,6 @@ const liveFileName = "\x00live"
 func (m *Model) beginFile(name string) {
 	m.files = append(m.files, name)
 	m.fileStart = append(m.fileStart, m.n)
-	m.engine.SetFile(name)
 }
 
 // Add appends records that arrive live (not from a file), checks them and
@@ -28,6 +27,7 @@ func (m *Model) Add(recs ...*trace.Record) {
 	if m.liveFile < 0 {
 		m.liveFile = len(m.files)
 		m.beginFile(liveFileName)
+		m.engine.SetFile(liveFileName)
 	}
 	for _, r := range recs {
 		if r.Kind == trace.KindHeader {
@@ -37,6 +37,7 @@ func (m *Model) Add(recs ...*trace.Record) {
 		c.Payload = append([]byte(nil), r.Payload...)
 		c.Line = int64(m.n + 1)
 		m.addLocked(&c, true)
+		m.engine.Write(&c)
 	}
 	m.lastAdded = time.Now()
 }
@@ -56,10 +57,9 @@ func (m *Model) Warn(s string) {
 	m.warnings = append(m.warnings, s)
 }
 
-// addLocked checks r and appends its row. owned says r (and its payload)
-// may be kept by the model.
+// addLocked appends r's row (the caller checks it). owned says r (and
+// its payload) may be kept by the model.
 func (m *Model) addLocked(r *trace.Record, owned bool) {
-	m.engine.Write(r)
 	if m.n>>chunkShift == len(m.rows) {
 		m.rows = append(m.rows, make([]Row, chunkRows))
 	}
@@ -172,9 +172,19 @@ func (m *Model) envelope(row *Row, r *trace.Record, i int) {
 	m.stats.envelope(row, e, m.reqs[row.reqOff:row.reqOff+uint32(row.reqLen)])
 }
 
-// onFinding attaches a finding to its row (called by the checker, under
-// the write lock).
+// onFinding takes a finding from the checker: while loading (the checker
+// runs on its own goroutine) it is buffered and attached after its batch;
+// live (under the write lock) it is attached at once.
 func (m *Model) onFinding(f analysis.Finding) {
+	if m.buffering {
+		m.found = append(m.found, f)
+		return
+	}
+	m.attach(f)
+}
+
+// attach attaches a finding to its row (write lock held).
+func (m *Model) attach(f analysis.Finding) {
 	mf := Finding{Finding: f, Row: m.locate(f.File, f.Line), RelatedRow: -1}
 	if f.RelatedLine != 0 {
 		file := f.RelatedFile

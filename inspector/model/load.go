@@ -117,11 +117,12 @@ type loadMsg struct {
 	err   error
 }
 
-// Load reads every file into m: a second goroutine decodes lines while
-// this one checks records and builds rows, so the model grows while it
-// loads (Progress says how far). Consecutive rotated parts form one
-// checker stream, as in wsproxy check. Load returns when everything is
-// loaded, or early when stop is closed; it closes the files.
+// Load reads every file into m on three goroutines: one decodes lines,
+// this one builds rows (the model grows while it loads; Progress says how
+// far), and one runs the checker over the same records and attaches its
+// findings after each batch. Consecutive rotated parts form one checker
+// stream, as in wsproxy check. Load returns when everything is loaded and
+// checked, or early when stop is closed; it closes the files.
 func (m *Model) Load(fs *Files, stop <-chan struct{}) {
 	defer fs.Close()
 	m.mu.Lock()
@@ -131,6 +132,7 @@ func (m *Model) Load(fs *Files, stop <-chan struct{}) {
 			m.progress.Total += st.Size()
 		}
 	}
+	m.buffering = true
 	m.mu.Unlock()
 
 	ch := make(chan loadMsg, 4)
@@ -143,14 +145,27 @@ func (m *Model) Load(fs *Files, stop <-chan struct{}) {
 			}
 		}
 	}()
+	checks := make(chan loadMsg, 8)
+	checked := make(chan struct{})
+	go func() {
+		defer close(checked)
+		m.check(fs, checks)
+	}()
 	defer func() {
 		close(done)
 		for range ch {
 		}
+		close(checks)
+		<-checked
+		m.mu.Lock()
+		m.buffering = false
+		m.store.seal()
+		m.progress.Done = true
+		m.progress.Bytes = m.progress.Total
+		m.mu.Unlock()
 	}()
 
 	var base int64 // bytes of the files already read
-	prevPart, open := -1, false
 	cur := -1
 	for {
 		var msg loadMsg
@@ -161,17 +176,12 @@ func (m *Model) Load(fs *Files, stop <-chan struct{}) {
 		case msg, ok = <-ch:
 		}
 		if !ok {
-			break
+			return
 		}
 		f := fs.files[msg.file]
 		m.mu.Lock()
 		if msg.file != cur {
 			cur = msg.file
-			part := f.header.Part
-			if !(open && prevPart >= 1 && part == prevPart+1) && open {
-				m.engine.Finish(timeZero)
-			}
-			open, prevPart = true, part
 			m.beginFile(f.name)
 			m.progress.File = msg.file + 1
 		}
@@ -187,7 +197,6 @@ func (m *Model) Load(fs *Files, stop <-chan struct{}) {
 			}
 			if msg.err != nil {
 				m.warnings = append(m.warnings, msg.err.Error())
-				prevPart = -1
 			}
 			base += f.count.n.Load()
 			m.progress.Bytes = base
@@ -195,15 +204,53 @@ func (m *Model) Load(fs *Files, stop <-chan struct{}) {
 			m.progress.Bytes = base + f.count.n.Load()
 		}
 		m.mu.Unlock()
+		select {
+		case checks <- msg:
+		case <-stop:
+			return
+		}
 	}
-	m.mu.Lock()
+}
+
+// check runs the checker over the batches whose rows are in (on its own
+// goroutine, which owns the engine while loading) and attaches the
+// findings of each batch.
+func (m *Model) check(fs *Files, in <-chan loadMsg) {
+	prevPart, open, cur := -1, false, -1
+	flush := func() {
+		if len(m.found) == 0 {
+			return
+		}
+		m.mu.Lock()
+		for _, f := range m.found {
+			m.attach(f)
+		}
+		m.mu.Unlock()
+		m.found = m.found[:0]
+	}
+	for msg := range in {
+		f := fs.files[msg.file]
+		if msg.file != cur {
+			cur = msg.file
+			part := f.header.Part
+			if open && !(prevPart >= 1 && part == prevPart+1) {
+				m.engine.Finish(timeZero)
+			}
+			open, prevPart = true, part
+			m.engine.SetFile(f.name)
+		}
+		for _, r := range msg.recs {
+			m.engine.Write(r)
+		}
+		if msg.end && msg.err != nil {
+			prevPart = -1
+		}
+		flush()
+	}
 	if open {
 		m.engine.Finish(timeZero)
 	}
-	m.store.seal()
-	m.progress.Done = true
-	m.progress.Bytes = m.progress.Total
-	m.mu.Unlock()
+	flush()
 }
 
 // readFile sends the records of one file in batches. It returns false

@@ -188,6 +188,8 @@ type Model struct {
 	fileStart []int // first row of each file
 
 	engine    *analysis.Engine
+	buffering bool               // findings go to found (the checker runs on the loader's goroutine)
+	found     []analysis.Finding // owned by the checking goroutine while buffering
 	findings  []Finding
 	ruleIDs   []string
 	ruleBit   map[string]int

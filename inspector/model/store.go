@@ -1,6 +1,7 @@
 package model
 
 import (
+	"bytes"
 	"sync"
 
 	"github.com/klauspost/compress/s2"
@@ -19,6 +20,7 @@ type blockStore struct {
 	rawLen []uint32 // uncompressed size of each sealed block
 	open   []byte   // the block being filled: index len(sealed)
 	bytes  int64    // compressed bytes held
+	enc    []byte   // scratch for compressing
 
 	cacheMu sync.Mutex
 	cache   [4]cached
@@ -39,7 +41,7 @@ func (s *blockStore) add(p []byte) (block, off, n uint32) {
 	if len(s.open) > 0 && len(s.open)+len(p) > blockSize {
 		s.seal()
 	}
-	if s.open == nil {
+	if cap(s.open) < len(p) {
 		c := blockSize
 		if len(p) > c {
 			c = len(p)
@@ -56,19 +58,20 @@ func (s *blockStore) seal() {
 	if len(s.open) == 0 {
 		return
 	}
-	c := s2.Encode(nil, s.open)
+	// Encode returns a slice of a buffer of the worst-case size: keep an
+	// exact copy, reuse the buffer and the open block's memory.
+	if n := s2.MaxEncodedLen(len(s.open)); cap(s.enc) < n {
+		s.enc = make([]byte, n)
+	}
+	c := bytes.Clone(s2.Encode(s.enc, s.open))
 	s.sealed = append(s.sealed, c)
 	s.rawLen = append(s.rawLen, uint32(len(s.open)))
 	s.bytes += int64(len(c))
-	s.open = nil
-}
-
-// blocks returns the number of blocks, the open one included.
-func (s *blockStore) blocks() int {
-	if len(s.open) > 0 {
-		return len(s.sealed) + 1
+	if cap(s.open) == blockSize {
+		s.open = s.open[:0]
+	} else {
+		s.open = nil
 	}
-	return len(s.sealed)
 }
 
 // block returns block b decoded, from the cache when it is there. The
