@@ -176,9 +176,15 @@ func (a *App) Run() error {
 		}
 	}()
 	err := a.app.Run()
+	if err != nil {
+		// No terminal: there is no screen to stop.
+		a.stopOnce.Do(func() { close(a.done) })
+		a.wg.Wait()
+		return fmt.Errorf("terminal: %w", err)
+	}
 	a.Stop()
 	a.wg.Wait()
-	return err
+	return nil
 }
 
 // Stop ends Run.

@@ -217,12 +217,17 @@ func colorJSON(s string) string {
 		case strings.HasPrefix(s[i:], "false"):
 			b.WriteString("[fuchsia]false[-]")
 			i += 5
-		case c == '[':
-			b.WriteString("[[")
-			i++
 		default:
-			b.WriteByte(c)
-			i++
+			// Structure: brackets are escaped with the rest of the run.
+			j := i
+			for j < len(s) && strings.IndexByte("\"-0123456789tfn", s[j]) < 0 {
+				j++
+			}
+			if j == i {
+				j++
+			}
+			b.WriteString(tview.Escape(s[i:j]))
+			i = j
 		}
 	}
 	b.WriteByte('\n')
