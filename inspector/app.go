@@ -216,8 +216,13 @@ func (a *App) beforeDraw(s tcell.Screen) bool {
 		}
 		return true
 	}
-	if a.autoConn && (w >= 120) != a.showConn {
-		a.layoutTop(w >= 120)
+	if a.autoConn && (w >= wideWidth) != a.showConn {
+		a.layoutTop(w >= wideWidth)
+	}
+	if w >= wideWidth {
+		a.frames.cols = wideCols
+	} else {
+		a.frames.cols = narrowCols
 	}
 	return false
 }
@@ -340,6 +345,7 @@ func (a *App) refresh() {
 	}
 	a.updateHeader()
 	n := a.m.Len()
+	wasEmpty := a.viewLen() == 0
 	if n > a.shown && !a.pending {
 		if a.view == nil {
 			a.shown = n
@@ -353,7 +359,10 @@ func (a *App) refresh() {
 			a.frames.selectPos(a.viewLen() - 1)
 		}
 	}
-	if sel := a.frames.selected(); sel < 0 && a.viewLen() > 0 {
+	if sel := a.frames.selected(); (sel < 0 || wasEmpty) && a.viewLen() > 0 && !a.follow {
+		// The first rows: show them from the top (a table drawn empty
+		// keeps no useful offset or selection).
+		a.frames.table.SetOffset(0, 0)
 		a.frames.selectPos(0)
 	}
 	a.conns.refresh()
@@ -364,7 +373,7 @@ func (a *App) refresh() {
 func (a *App) updateHeader() {
 	p := a.m.Progress()
 	var b strings.Builder
-	fmt.Fprintf(&b, "[::b]wsproxy inspect[::-] %s", tview.Escape(a.o.Title))
+	b.WriteString("[::b]wsproxy inspect[::-]")
 	switch {
 	case a.o.Live != nil:
 		fmt.Fprintf(&b, "  [green]live[-] %d records", a.m.Len())
@@ -383,6 +392,7 @@ func (a *App) updateHeader() {
 	if nf := len(a.finds.list); nf > 0 {
 		fmt.Fprintf(&b, "  [red]%d findings[-]", nf)
 	}
+	b.WriteString("  " + tview.Escape(a.o.Title))
 	a.header.SetText(b.String())
 	ws := a.m.Warnings()
 	if a.filterErr != "" {

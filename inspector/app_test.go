@@ -292,3 +292,27 @@ func mustFilter(t *testing.T, s string) *filter.Filter {
 	}
 	return f
 }
+
+// Rows that arrive while the UI is up (loading in the background) show
+// from the top, with the first selected and its detail shown.
+func TestRowsArriveWhileLoading(t *testing.T) {
+	fs, err := model.Open([]string{sampleTrace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := model.New(analysis.Config{})
+	h := start(t, m, 160, 45, nil)
+	h.status("all 0 rows")
+	loaded := make(chan struct{})
+	go func() { m.Load(fs, nil); close(loaded) }()
+	<-loaded
+	h.tick()
+	scr := h.status(fmt.Sprintf("all %d rows", m.Len()))
+	rows := frameLines(scr)
+	if len(rows) == 0 || !strings.Contains(rows[0], " c1   sync ") {
+		t.Fatalf("the table does not start at the top:\n%s", scr)
+	}
+	if !strings.Contains(scr, "sim-turn-approval.jsonl.zst:2 ") {
+		t.Fatalf("the first record is not selected and shown:\n%s", scr)
+	}
+}

@@ -12,8 +12,8 @@ import (
 	"github.com/gdamore/tcell/v2"
 
 	"github.com/lettadev/wsproxy/analysis"
-	"github.com/lettadev/wsproxy/internal/synth"
 	"github.com/lettadev/wsproxy/inspector/model"
+	"github.com/lettadev/wsproxy/internal/synth"
 	"github.com/lettadev/wsproxy/recorder"
 	"github.com/lettadev/wsproxy/trace"
 )

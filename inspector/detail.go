@@ -375,7 +375,7 @@ func turnText(t *model.Turn, width int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[::b]prompt[::-]: %s\n", tview.Escape(t.Prompt))
 	span := t.T1.Sub(t.T0)
-	fmt.Fprintf(&b, "%s, lines of rows %d-%d, %d stream_deltas, stop reason %s\n\n", short(span), t.Start, t.End, t.Deltas, t.StopReason)
+	fmt.Fprintf(&b, "%s, lines %d-%d, %d stream_deltas, stop reason %s\n\n", short(span), t.StartLine, max(t.EndLine, t.StartLine), t.Deltas, t.StopReason)
 	seen := map[string]int{}
 	b.WriteString("[::b]loop status over time[::-]\n")
 	strip := make([]string, width)

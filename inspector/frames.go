@@ -17,7 +17,17 @@ type framesView struct {
 	a     *App
 	table *tview.Table
 	cache map[int]*rowCells
+	cols  []int // the columns shown, narrower terminals show fewer
 }
+
+// Column sets: all of them, and the narrow set (request_id and event_seq
+// are left out below wideWidth, so the summary keeps some room).
+var (
+	wideCols   = []int{colN, colTime, colDir, colConn, colType, colReq, colSeq, colEv, colSize, colMark, colSummary}
+	narrowCols = []int{colN, colTime, colDir, colConn, colType, colSeq, colSize, colMark, colSummary}
+)
+
+const wideWidth = 120
 
 type rowCells struct {
 	cells [nCols]*tview.TableCell
@@ -40,7 +50,7 @@ const (
 )
 
 var colNames = [nCols]string{"#", "time", "", "conn", "type", "request_id", "seq", "ev_seq", "size", "!", "summary"}
-var colWidths = [nCols]int{7, 9, 1, 4, 22, 16, 5, 6, 6, 1, 0}
+var colWidths = [nCols]int{6, 8, 1, 4, 22, 16, 5, 6, 6, 1, 0}
 
 // Direction markers: client→server and server→client.
 const (
@@ -49,7 +59,7 @@ const (
 )
 
 func newFramesView(a *App) *framesView {
-	v := &framesView{a: a, cache: map[int]*rowCells{}}
+	v := &framesView{a: a, cache: map[int]*rowCells{}, cols: wideCols}
 	v.table = tview.NewTable().SetFixed(1, 0).SetSelectable(true, false).SetContent(&frameContent{v: v})
 	v.table.SetBorder(true).SetTitle(" frames ")
 	v.table.SetSelectionChangedFunc(func(row, col int) {
@@ -89,12 +99,13 @@ type frameContent struct {
 }
 
 func (c *frameContent) GetRowCount() int    { return 1 + c.v.a.viewLen() }
-func (c *frameContent) GetColumnCount() int { return nCols }
+func (c *frameContent) GetColumnCount() int { return len(c.v.cols) }
 
 func (c *frameContent) GetCell(row, col int) *tview.TableCell {
-	if col < 0 || col >= nCols {
+	if col < 0 || col >= len(c.v.cols) {
 		return nil
 	}
+	col = c.v.cols[col]
 	if row == 0 {
 		return tview.NewTableCell(pad(colNames[col], colWidths[col])).SetSelectable(false).
 			SetAttributes(tcell.AttrBold).SetTextColor(tcell.ColorYellow)

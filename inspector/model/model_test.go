@@ -116,7 +116,7 @@ func TestTurnAndStats(t *testing.T) {
 		t.Fatal("no turn")
 	}
 	if turn.Prompt != "please run ls -la" || len(turn.Waits) != 1 || turn.Waits[0].Tool != "Bash" || turn.Waits[0].Answer < 0 ||
-		!strings.Contains(turn.Text, "I need to run a command for that.") || len(turn.Statuses) == 0 {
+		!strings.Contains(turn.Text, "I need to run a command for that.\nThe command ran") || len(turn.Statuses) == 0 {
 		t.Fatalf("turn %+v", turn)
 	}
 	st := m.Stats()

@@ -9,8 +9,10 @@ import (
 // Turn is one streaming turn of a session: from the client's input (a
 // new message) to the next one, across the session's sockets.
 type Turn struct {
-	// Start is the input's row, End the turn's last row.
-	Start, End int
+	// Start is the input's row, End the turn's last row; StartLine and
+	// EndLine their lines.
+	Start, End         int
+	StartLine, EndLine int64
 	T0, T1     time.Time
 	Prompt     string
 	// Statuses are the loop statuses in order.
@@ -69,7 +71,7 @@ func (m *Model) TurnAt(i int) (*Turn, bool) {
 		return nil, false
 	}
 	sess := sessionKey(*m.conns[m.row(start).conn])
-	t := &Turn{Start: start, End: start, T0: m.row(start).Time()}
+	t := &Turn{Start: start, End: start, T0: m.row(start).Time(), StartLine: m.row(start).Line}
 	var in struct {
 		Payload struct {
 			Messages []struct {
@@ -84,6 +86,7 @@ func (m *Model) TurnAt(i int) (*Turn, bool) {
 	}
 	waits := map[string]int{}
 	var text strings.Builder
+	msgID := ""
 	for j := start + 1; j < m.n && j-start < maxTurnRows; j++ {
 		r := m.row(j)
 		if r.kind != kFrame || sessionKey(*m.conns[r.conn]) != sess {
@@ -92,7 +95,7 @@ func (m *Model) TurnAt(i int) (*Turn, bool) {
 		if m.isPrompt(j) {
 			break
 		}
-		t.End = j
+		t.End, t.EndLine = j, r.Line
 		t.T1 = r.Time()
 		switch m.types[r.typ] {
 		case "update_loop_status":
@@ -107,6 +110,7 @@ func (m *Model) TurnAt(i int) (*Turn, bool) {
 		case "stream_delta":
 			var v struct {
 				Delta struct {
+					ID          string `json:"id"`
 					MessageType string `json:"message_type"`
 					Content     any    `json:"content"`
 					StopReason  string `json:"stop_reason"`
@@ -115,6 +119,10 @@ func (m *Model) TurnAt(i int) (*Turn, bool) {
 			if json.Unmarshal(m.payloadLocked(j), &v) == nil {
 				t.Deltas++
 				if s, ok := v.Delta.Content.(string); ok && v.Delta.MessageType == "assistant_message" {
+					if v.Delta.ID != msgID && text.Len() > 0 {
+						text.WriteString("\n") // a new assistant message
+					}
+					msgID = v.Delta.ID
 					text.WriteString(s)
 				}
 				if v.Delta.StopReason != "" {
