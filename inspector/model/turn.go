@@ -13,8 +13,8 @@ type Turn struct {
 	// EndLine their lines.
 	Start, End         int
 	StartLine, EndLine int64
-	T0, T1     time.Time
-	Prompt     string
+	T0, T1             time.Time
+	Prompt             string
 	// Statuses are the loop statuses in order.
 	Statuses []StatusAt
 	// Waits are approval waits: a control_request until its answer.
