@@ -16,6 +16,7 @@ func printNext(w io.Writer, files []string) {
 	self, replay := commandNames()
 	fmt.Fprintf(w, "\nnext:\n")
 	fmt.Fprintf(w, "  %s check %s    (check it again, offline)\n", self, f)
+	fmt.Fprintf(w, "  %s inspect %s    (browse it in the terminal)\n", self, f)
 	fmt.Fprintf(w, "  %s %s    (serve it back to a client)\n", replay, f)
 	fmt.Fprintf(w, "  zstd -dc %s | jq -c '[.conn, .from, .msg.type // .kind]'\n", f)
 }
