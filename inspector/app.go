@@ -88,6 +88,9 @@ type App struct {
 	queryGen int
 	pending  bool // a query is running
 
+	sigMu   sync.Mutex
+	lastSig [4]int64 // what the last refresh saw (changed)
+
 	done     chan struct{}
 	stopOnce sync.Once
 	wg       sync.WaitGroup
@@ -166,6 +169,9 @@ func (a *App) Run() error {
 			case <-a.done:
 				return
 			case now := <-ticks:
+				if !a.changed() {
+					continue // nothing new: no redraw (an idle inspector costs nothing)
+				}
 				a.app.QueueUpdateDraw(func() {
 					if a.o.Live != nil {
 						a.m.Advance(now)
@@ -185,6 +191,23 @@ func (a *App) Run() error {
 	a.Stop()
 	a.wg.Wait()
 	return nil
+}
+
+// changed reports whether a refresh would show something new (safe off
+// the event loop: it only asks the model and the live sink).
+func (a *App) changed() bool {
+	if a.o.Live != nil || a.o.Ticks != nil {
+		return true // live: the sink has news; tests: every tick refreshes
+	}
+	p := a.m.Progress()
+	sig := [4]int64{int64(a.m.Len()), p.Bytes, int64(len(a.m.Warnings())), int64(a.m.FindingCount())}
+	a.sigMu.Lock()
+	defer a.sigMu.Unlock()
+	if sig == a.lastSig && p.Done {
+		return false
+	}
+	a.lastSig = sig
+	return true
 }
 
 // Stop ends Run.

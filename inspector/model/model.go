@@ -357,6 +357,13 @@ func (m *Model) Findings() []Finding {
 	return append([]Finding(nil), m.findings...)
 }
 
+// FindingCount returns the number of findings so far.
+func (m *Model) FindingCount() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.findings)
+}
+
 // FindingsAt returns the findings about row i.
 func (m *Model) FindingsAt(i int) []Finding {
 	m.mu.RLock()
