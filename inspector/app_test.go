@@ -316,3 +316,28 @@ func TestRowsArriveWhileLoading(t *testing.T) {
 		t.Fatalf("the first record is not selected and shown:\n%s", scr)
 	}
 }
+
+// A mouse click selects the row under it; the wheel scrolls.
+func TestMouseSelectsAndScrolls(t *testing.T) {
+	m := loaded(t, sampleTrace)
+	h := start(t, m, 160, 45, nil)
+	scr := h.contains("sync_response")
+	lines := strings.Split(scr, "\n")
+	y, x := -1, -1
+	for i, l := range lines {
+		if k := strings.Index(l, " c1   sync_response"); k >= 0 {
+			y, x = i, len([]rune(l[:k]))
+		}
+	}
+	if y < 0 {
+		t.Fatalf("no sync_response row:\n%s", scr)
+	}
+	h.s.InjectMouse(x, y, tcell.Button1, tcell.ModNone)
+	h.s.InjectMouse(x, y, tcell.ButtonNone, tcell.ModNone)
+	h.contains(`"type": "sync_response"`)
+	first := frameLines(h.last)[0]
+	for k := 0; k < 5; k++ {
+		h.s.InjectMouse(x, y, tcell.WheelDown, tcell.ModNone)
+	}
+	h.waitFor("the table scrolled", func(s string) bool { r := frameLines(s); return len(r) > 0 && r[0] != first })
+}
