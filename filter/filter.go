@@ -441,6 +441,32 @@ func (f *Filter) MatchFields(x *Fields) bool {
 	return true
 }
 
+// MatchTerms reports whether x matches every term that does not look at
+// the free text; MatchText whether it matches every free-text term. A
+// record matches when both hold: views that decode payloads on demand
+// check MatchTerms first and fill Fields.Text only for the records that
+// pass. Neither allocates.
+func (f *Filter) MatchTerms(x *Fields) bool { return f.matchSome(x, false) }
+
+// MatchText reports whether x.Text matches every free-text term.
+func (f *Filter) MatchText(x *Fields) bool { return f.matchSome(x, true) }
+
+func (f *Filter) matchSome(x *Fields, text bool) bool {
+	if f == nil {
+		return true
+	}
+	for i := range f.terms {
+		t := &f.terms[i]
+		if (t.k == keyText) != text {
+			continue
+		}
+		if t.match(x) == t.neg {
+			return false
+		}
+	}
+	return true
+}
+
 func (t *term) match(x *Fields) bool {
 	switch t.k {
 	case keyText:

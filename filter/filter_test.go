@@ -164,6 +164,22 @@ func TestString(t *testing.T) {
 	}
 }
 
+func TestMatchTermsThenText(t *testing.T) {
+	f := MustParse("from:server world -type:ack")
+	for _, r := range all {
+		x := FieldsOf(r, Facts{})
+		both := f.MatchTerms(&x) && f.MatchText(&x)
+		if both != f.MatchFields(&x) {
+			t.Errorf("%s: MatchTerms && MatchText = %v, MatchFields = %v", names([]*trace.Record{r}), both, !both)
+		}
+	}
+	x := FieldsOf(delta, Facts{})
+	x.Text = nil
+	if !f.MatchTerms(&x) || f.MatchText(&x) {
+		t.Error("MatchTerms must ignore the text and MatchText look only at it")
+	}
+}
+
 func TestMatchFieldsNoAlloc(t *testing.T) {
 	f := MustParse("type:stream_delta from:server world seq:1-100 -rule:*")
 	x := FieldsOf(delta, Facts{})

@@ -118,16 +118,26 @@ func (m *Model) matchRange(f *filter.Filter, conn, lo, hi int, out []int, x *fil
 			out = append(out, i)
 			continue
 		}
-		m.fields(i, r, x, dec)
-		if f.MatchFields(x) {
-			out = append(out, i)
+		m.fields(i, r, x)
+		if !f.MatchTerms(x) {
+			continue
 		}
+		if dec != nil {
+			// Decode the payload only for rows the other terms let through.
+			if r.kind == kFrame {
+				x.Text = dec.text(&m.store, r)
+			}
+			if !f.MatchText(x) {
+				continue
+			}
+		}
+		out = append(out, i)
 	}
 	return out
 }
 
-// fields fills x for row i; the payload text only when dec is set.
-func (m *Model) fields(i int, r *Row, x *filter.Fields, dec *decoder) {
+// fields fills x for row i, but for a frame's payload text.
+func (m *Model) fields(i int, r *Row, x *filter.Fields) {
 	if r.kind != kFrame {
 		if rec, ok := m.extra[i]; ok {
 			*x = filter.FieldsOf(rec, filter.Facts{Rules: m.rulesOf(r.rules)})
@@ -142,9 +152,6 @@ func (m *Model) fields(i int, r *Row, x *filter.Fields, dec *decoder) {
 	}
 	if a, ok := m.appr[i]; ok {
 		x.ApprovalRequestID = a
-	}
-	if dec != nil {
-		x.Text = dec.text(&m.store, r)
 	}
 }
 
