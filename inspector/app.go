@@ -172,12 +172,13 @@ func (a *App) Run() error {
 				if !a.changed() {
 					continue // nothing new: no redraw (an idle inspector costs nothing)
 				}
-				a.app.QueueUpdateDraw(func() {
-					if a.o.Live != nil {
-						a.m.Advance(now)
-					}
-					a.refresh()
-				})
+				if a.o.Live != nil {
+					// Off the event loop: reading skipped records back
+					// from the trace may take a moment.
+					a.o.Live.drain(a.m)
+					a.m.Advance(now)
+				}
+				a.app.QueueUpdateDraw(a.refresh)
 			}
 		}
 	}()
@@ -361,11 +362,9 @@ func (a *App) position(i int) int {
 }
 
 // refresh takes in what the model gained since the last refresh (runs
-// on the event loop; called by the ticker through QueueUpdateDraw).
+// on the event loop; called by the ticker through QueueUpdateDraw, after
+// it drained the live sink into the model).
 func (a *App) refresh() {
-	if a.o.Live != nil {
-		a.o.Live.drain(a.m)
-	}
 	a.updateHeader()
 	n := a.m.Len()
 	wasEmpty := a.viewLen() == 0
