@@ -128,7 +128,7 @@ func BenchmarkLoad1M(b *testing.B) {
 			m.Load(fs, nil)
 			close(done)
 		}()
-		tick := time.NewTicker(5 * time.Millisecond)
+		tick := time.NewTicker(20 * time.Millisecond)
 		var ms runtime.MemStats
 		gotFirst := false
 	wait:
