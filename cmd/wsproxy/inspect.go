@@ -2,48 +2,48 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"sync/atomic"
 
 	"github.com/lettadev/wsproxy/analysis"
 	"github.com/lettadev/wsproxy/inspector"
+	"github.com/lettadev/wsproxy/internal/cli"
 	"github.com/lettadev/wsproxy/pipeline"
 )
 
-func init() {
-	register("inspect", command{summary: "browse traces in a terminal UI (frames, findings, turns, stats)", run: runInspect})
-}
+const inspectUsage = `usage: wsproxy inspect [flags] TRACE_OR_DIR...
 
-// runInspect is "wsproxy inspect": exit 0 after q, 2 on a usage or read
-// error.
+Browses recorded traces in the terminal: connections grouped by session,
+the frames (a virtual table: a million rows open at once), the selected
+frame as coloured JSON, the checker's findings, a turn view and stats. A
+directory means its trace files; rotated parts and several files open
+together. Press ? inside for the keys, q to quit. wsproxy -ui shows the
+same inspector live while proxying. Exit status: 0 after q, 2 on a usage
+or read error (a missing file, a file that is not a trace, no terminal).
+
+Examples:
+  wsproxy inspect traces/sim-turn-approval.jsonl.zst
+  wsproxy inspect wsproxy-traces/
+  wsproxy inspect -filter 'rule:*' run.jsonl.zst`
+
+// runInspect is "wsproxy inspect".
 func runInspect(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	f := cli.NewFlags("wsproxy inspect", inspectUsage, stdout, stderr)
 	cfg := analysis.DefaultConfig()
-	flt := fs.String("filter", "", "start with this filter (the language of the / prompt)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wsproxy inspect [flags] TRACE_OR_DIR...")
-		fmt.Fprintln(stderr, "Browses recorded traces in the terminal (a directory means its trace files;")
-		fmt.Fprintln(stderr, "rotated parts and several files open together). Press ? inside for the keys.")
-		fs.PrintDefaults()
+	f.CheckerFlags(&cfg)
+	flt := f.String("filter", "", "start with this filter (the language of the / prompt and wsproxy grep)")
+	pos, code, ok := f.Parse(args)
+	if !ok {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
+	if len(pos) == 0 {
+		return f.Usagef("no TRACE_OR_DIR given")
 	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return 2
+	if err := inspector.Inspect(pos, inspector.FilesOptions{Check: cfg, Filter: *flt}); err != nil {
+		return f.Failf("%v", err)
 	}
-	if err := inspector.Inspect(fs.Args(), inspector.FilesOptions{Check: cfg, Filter: *flt}); err != nil {
-		fmt.Fprintf(stderr, "wsproxy inspect: %v\n", err)
-		return 2
-	}
-	return 0
+	return cli.ExitOK
 }
 
 // liveUI is the proxy's -ui mode: the inspector in the terminal instead

@@ -36,7 +36,7 @@ func TestInspectBadInput(t *testing.T) {
 		{[]string{"inspect", notTrace}, `other.jsonl line 1: not a wsproxy trace`},
 		{[]string{"inspect", empty}, "no .jsonl, .jsonl.zst, .jsonl.gz files"},
 		{[]string{"inspect", "../../traces/sim-turn-approval.jsonl.zst", notTrace}, "other.jsonl line 1"},
-		{[]string{"inspect"}, "usage: wsproxy inspect"},
+		{[]string{"inspect"}, "no TRACE_OR_DIR given"},
 		{[]string{"inspect", "-filter", "seq:x", "../../traces/sim-turn-approval.jsonl.zst"}, `term 1 "seq:x"`},
 	} {
 		var stdout, stderr bytes.Buffer
