@@ -341,3 +341,40 @@ func TestMouseSelectsAndScrolls(t *testing.T) {
 	}
 	h.waitFor("the table scrolled", func(s string) bool { r := frameLines(s); return len(r) > 0 && r[0] != first })
 }
+
+// G and g go to the bottom and top, Enter opens the frame in full, Tab
+// moves to the next pane, c hides the connections pane, f follows.
+func TestKeysMoveAndOpen(t *testing.T) {
+	m := loaded(t, sampleTrace)
+	last := m.Row(m.Len() - 1)
+	h := start(t, m, 160, 45, nil)
+	h.contains("sync_response")
+	h.typeText("G")
+	h.contains(fmt.Sprintf("sim-turn-approval.jsonl.zst:%d ", last.Line))
+	h.typeText("g")
+	h.contains("sim-turn-approval.jsonl.zst:2 ")
+	h.typeText("jG") // j is no key: nothing happens, G still works
+	h.contains(fmt.Sprintf("sim-turn-approval.jsonl.zst:%d ", last.Line))
+	h.key(tcell.KeyEnter)
+	h.contains(fmt.Sprintf("frame line %d (Escape closes)", last.Line))
+	h.key(tcell.KeyEscape)
+	h.waitFor("overlay closed", func(s string) bool { return !strings.Contains(s, "Escape closes") })
+	h.key(tcell.KeyTab) // frames → detail
+	h.key(tcell.KeyTab) // → findings
+	h.key(tcell.KeyTab) // → connections
+	h.typeText("G")     // the last connection
+	h.key(tcell.KeyEnter)
+	scr := h.status(fmt.Sprintf("%d of %d match conn c2", len(m.Match(model.Query{Conn: "c2"}, 0)), m.Len()))
+	for _, l := range frameLines(scr) {
+		if !strings.Contains(l, " c2 ") {
+			t.Fatalf("row %q is not on c2", l)
+		}
+	}
+	h.typeText("c")
+	h.waitFor("connections pane hidden", func(s string) bool { return !strings.Contains(s, "all connections") })
+	h.key(tcell.KeyEscape)
+	h.status(fmt.Sprintf("all %d rows", m.Len()))
+	h.typeText("f")
+	h.status(fmt.Sprintf("all %d rows follow", m.Len()))
+	h.contains(fmt.Sprintf("sim-turn-approval.jsonl.zst:%d ", last.Line))
+}

@@ -2,6 +2,7 @@ package inspector
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gdamore/tcell/v2"
+	"go.uber.org/goleak"
 
 	"github.com/lettadev/wsproxy/analysis"
 	"github.com/lettadev/wsproxy/inspector/model"
@@ -64,10 +66,18 @@ func bigTrace(b *testing.B) string {
 	return bigPath
 }
 
+// TestMain checks that no test leaves a goroutine behind (the App's
+// ticker and query goroutines, the live sink's subscription, the loader).
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if bigDir != "" {
 		os.RemoveAll(bigDir)
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }
