@@ -144,7 +144,7 @@ func (a *App) layoutTop(showConns bool) {
 	a.showConn = showConns
 	a.top.Clear()
 	if showConns {
-		a.top.AddItem(a.conns.table, 36, 0, false)
+		a.top.AddItem(a.conns.table, 44, 0, false)
 	}
 	a.top.AddItem(a.frames.table, 0, 1, true)
 	a.panes = []tview.Primitive{a.frames.table, a.detail.view, a.finds.table}

@@ -3,6 +3,7 @@ package inspector
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/gdamore/tcell/v2"
 	"github.com/rivo/tview"
@@ -250,17 +251,22 @@ func (v *connsView) refresh() {
 	v.table.SetCell(0, 0, tview.NewTableCell("all connections").SetTextColor(tcell.ColorYellow))
 	v.ids = append(v.ids, "")
 	last := ""
+	sockets := map[string]int{} // per session and channel: reconnects are the second socket on
 	for _, c := range conns {
 		s := model.SessionName(c)
+		sockets[s+"\x00"+c.Session.Channel]++
+		again := sockets[s+"\x00"+c.Session.Channel] > 1 && c.Session.Channel != ""
 		if s != last {
 			last = s
-			v.table.SetCell(len(v.ids), 0, tview.NewTableCell(tview.Escape(pad(s, 33))).SetSelectable(false).
+			v.table.SetCell(len(v.ids), 0, tview.NewTableCell(tview.Escape(pad(s, 40))).SetSelectable(false).
 				SetTextColor(tcell.ColorGray).SetAttributes(tcell.AttrBold))
 			v.ids = append(v.ids, "-")
 		}
-		ch := c.Session.Channel
-		dur := c.End.Sub(c.Start).Round(1e6)
-		line := fmt.Sprintf("%-4s %-7s %5df %s %s", c.ID, pad(ch, 7), c.Frames, byteSize(c.Bytes), dur)
+		mark := " "
+		if again {
+			mark = "↻" // a reconnect of this session's channel
+		}
+		line := fmt.Sprintf("%s%-4s %-7s %5df %5s %6s", mark, c.Key, pad(c.Session.Channel, 7), c.Frames, byteSize(c.Bytes), shortDur(c.End.Sub(c.Start)))
 		if c.Closed {
 			line += " ×" + strconv.Itoa(c.CloseCode)
 		}
@@ -269,7 +275,7 @@ func (v *connsView) refresh() {
 			cell.SetText(tview.Escape(line) + fmt.Sprintf(" [red]!%d[-]", c.Findings))
 		}
 		v.table.SetCell(len(v.ids), 0, cell)
-		v.ids = append(v.ids, c.ID)
+		v.ids = append(v.ids, c.Key)
 	}
 	if sel >= len(v.ids) {
 		sel = 0
@@ -297,8 +303,25 @@ func byteSize(n int64) string {
 	switch {
 	case n >= 10<<20:
 		return fmt.Sprintf("%dM", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1fM", float64(n)/(1<<20))
 	case n >= 10<<10:
 		return fmt.Sprintf("%dK", n>>10)
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1fK", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%dB", n)
+}
+
+// shortDur formats a connection's duration in at most 6 characters.
+func shortDur(d time.Duration) string {
+	switch {
+	case d >= time.Hour:
+		return fmt.Sprintf("%.1fh", d.Hours())
+	case d >= time.Minute:
+		return fmt.Sprintf("%.1fm", d.Minutes())
+	case d >= time.Second:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	}
+	return fmt.Sprintf("%dms", d.Milliseconds())
 }

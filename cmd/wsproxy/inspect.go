@@ -57,12 +57,12 @@ type liveUI struct {
 	err            error
 }
 
-// newLiveUI adapts cfg for the UI: no console, no printed findings.
-func newLiveUI(cfg *pipeline.Config, stdout, stderr io.Writer) *liveUI {
-	u := &liveUI{stdout: stdout, stderr: stderr, check: analysis.DefaultConfig(), ended: make(chan struct{})}
+// newLiveUI adapts cfg for the UI: no console, no printed findings; the
+// inspector runs its own checker with check.
+func newLiveUI(cfg *pipeline.Config, check analysis.Config, stdout, stderr io.Writer) *liveUI {
+	u := &liveUI{stdout: stdout, stderr: stderr, check: check, ended: make(chan struct{})}
+	u.check.OnFinding = nil
 	if cfg.Check != nil {
-		u.check = *cfg.Check
-		u.check.OnFinding = nil
 		cfg.Check.OnFinding = nil
 	}
 	cfg.Console = nil

@@ -212,7 +212,7 @@ func serveProxy(sig *signals, f proxyFlags, stdout, stderr io.Writer) int {
 	}
 	var ui *liveUI
 	if f.ui {
-		ui = newLiveUI(&cfg, stdout, stderr)
+		ui = newLiveUI(&cfg, f.checker, stdout, stderr)
 	}
 	pl, err := pipeline.Start(cfg)
 	if err != nil {

@@ -2,6 +2,7 @@ package model
 
 import (
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/lettadev/wsproxy/analysis"
@@ -14,7 +15,11 @@ import (
 const liveFileName = "\x00live"
 
 // beginFile starts the rows of a file (under the write lock).
-func (m *Model) beginFile(name string) {
+func (m *Model) beginFile(name string, newStream bool) {
+	if newStream && len(m.files) > 0 {
+		m.stream++
+	}
+	m.streams[name] = m.stream
 	m.files = append(m.files, name)
 	m.fileStart = append(m.fileStart, m.n)
 }
@@ -26,7 +31,7 @@ func (m *Model) Add(recs ...*trace.Record) {
 	defer m.mu.Unlock()
 	if m.liveFile < 0 {
 		m.liveFile = len(m.files)
-		m.beginFile(liveFileName)
+		m.beginFile(liveFileName, true)
 		m.engine.SetFile(liveFileName)
 	}
 	for _, r := range recs {
@@ -126,13 +131,22 @@ func (m *Model) addLocked(r *trace.Record, owned bool) {
 
 // conn returns the index of connection id, creating it at row i.
 func (m *Model) conn(id string, i int) uint32 {
-	if c, ok := m.connIdx[id]; ok {
+	key := connKey(id, m.stream)
+	if c, ok := m.connIdx[key]; ok {
 		return c
 	}
 	c := uint32(len(m.conns))
-	m.conns = append(m.conns, &Conn{ID: id, Index: int(c), FirstRow: i})
-	m.connIdx[id] = c
+	m.conns = append(m.conns, &Conn{ID: id, Key: key, Index: int(c), FirstRow: i})
+	m.connIdx[key] = c
 	return c
+}
+
+// connKey is a connection's Key in trace stream s.
+func connKey(id string, s int) string {
+	if s == 0 {
+		return id
+	}
+	return id + "@" + strconv.Itoa(s+1)
 }
 
 func (m *Model) internType(t []byte) uint16 {
@@ -206,7 +220,7 @@ func (m *Model) attach(f analysis.Finding) {
 			r.rules |= 1 << uint(b)
 		}
 		m.conns[r.conn].Findings++
-	} else if c, ok := m.connIdx[f.Conn]; ok {
+	} else if c, ok := m.connIdx[connKey(f.Conn, m.streams[f.File])]; ok {
 		m.conns[c].Findings++
 	}
 	m.findings = append(m.findings, mf)

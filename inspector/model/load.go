@@ -166,7 +166,7 @@ func (m *Model) Load(fs *Files, stop <-chan struct{}) {
 	}()
 
 	var base int64 // bytes of the files already read
-	cur := -1
+	cur, prevPart := -1, -1
 	for {
 		var msg loadMsg
 		var ok bool
@@ -182,7 +182,10 @@ func (m *Model) Load(fs *Files, stop <-chan struct{}) {
 		m.mu.Lock()
 		if msg.file != cur {
 			cur = msg.file
-			m.beginFile(f.name)
+			// Rotated parts continue their stream, as for the checker.
+			part := f.header.Part
+			m.beginFile(f.name, !(prevPart >= 1 && part == prevPart+1))
+			prevPart = part
 			m.progress.File = msg.file + 1
 		}
 		for _, r := range msg.recs {
@@ -197,6 +200,7 @@ func (m *Model) Load(fs *Files, stop <-chan struct{}) {
 			}
 			if msg.err != nil {
 				m.warnings = append(m.warnings, msg.err.Error())
+				prevPart = -1
 			}
 			base += f.count.n.Load()
 			m.progress.Bytes = base

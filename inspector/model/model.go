@@ -143,7 +143,10 @@ type Finding struct {
 
 // Conn is one connection: its records, bytes, times and findings.
 type Conn struct {
-	ID      string
+	// ID is the connection id in its trace ("c2"); Key tells connections
+	// of several traces apart: the ID in the first trace stream, "c2@2"
+	// for the second stream (another run, not a rotated part) and so on.
+	ID, Key string
 	Session protocol.Session
 	URL     string
 	// Index is the open order (0-based); FirstRow its first record.
@@ -182,7 +185,9 @@ type Model struct {
 	types   []string
 	typeIdx map[string]uint16
 	conns   []*Conn
-	connIdx map[string]uint32
+	connIdx map[string]uint32 // by Key
+	stream  int               // the current trace stream (files that are not continued parts start one)
+	streams map[string]int    // file name → its stream
 
 	files     []string
 	fileStart []int // first row of each file
@@ -213,6 +218,7 @@ func New(cfg analysis.Config) *Model {
 		typeIdx:  map[string]uint16{"": 0},
 		types:    []string{""},
 		connIdx:  map[string]uint32{},
+		streams:  map[string]int{},
 		ruleBit:  map[string]int{},
 		ruleSets: map[uint32][]string{0: nil},
 		liveFile: -1,
@@ -251,11 +257,12 @@ func (m *Model) Type(r *Row) string {
 	return m.types[r.typ]
 }
 
-// ConnID returns row r's connection id.
+// ConnID returns row r's connection key (its id, with @N when several
+// trace streams are open; see Conn).
 func (m *Model) ConnID(r *Row) string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.conns[r.conn].ID
+	return m.conns[r.conn].Key
 }
 
 // RequestID returns row r's request_id (nil when none).
@@ -325,7 +332,7 @@ func (m *Model) Conns() []Conn {
 func sessionKey(c Conn) string {
 	s := c.Session
 	if s.ConnectionID == "" && s.AgentID == "" {
-		return "\x00" + c.ID
+		return "\x00" + c.Key
 	}
 	return s.ConnectionID + "\x00" + s.AgentID + "\x00" + s.ConversationID
 }

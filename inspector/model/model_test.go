@@ -159,3 +159,31 @@ func TestFindings(t *testing.T) {
 		t.Fatalf("rule:* = %v, first finding row %d", got, k)
 	}
 }
+
+// Connections of two traces (two runs) stay apart: the second trace's
+// c1 is c1@2, with its own rows and findings; filters on conn: match both.
+func TestSeveralTracesKeepConnectionsApart(t *testing.T) {
+	m, err := LoadAll([]string{filepath.Join("..", "..", "traces", "sim-turn-approval.jsonl.zst"), "../../analysis/testdata/faults.jsonl"}, analysis.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]Conn{}
+	for _, c := range m.Conns() {
+		keys[c.Key] = c
+	}
+	first, second := keys["c1"], keys["c1@2"]
+	if first.ID != "c1" || second.ID != "c1" || first.Frames == 0 || second.Frames == 0 || second.End.Before(second.Start) {
+		t.Fatalf("conns %+v", keys)
+	}
+	if second.Findings == 0 || first.Findings != 0 {
+		t.Errorf("findings: first trace's c1 %d, second's %d", first.Findings, second.Findings)
+	}
+	only := m.Match(Query{Conn: "c1@2"}, 0)
+	if len(only) != second.Frames+2 { // its open and close records too
+		t.Errorf("c1@2 has %d rows, %d frames", len(only), second.Frames)
+	}
+	both := m.Match(Query{Filter: filter.MustParse("conn:c1")}, 0)
+	if len(both) != len(only)+len(m.Match(Query{Conn: "c1"}, 0)) {
+		t.Errorf("conn:c1 matched %d rows", len(both))
+	}
+}
