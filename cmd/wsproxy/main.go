@@ -40,6 +40,7 @@ func commands() []command {
 		{"redact", "copy a trace with secrets and your own rules' matches replaced, to share it", runRedact},
 		{"export", "write a trace as a HAR 1.2 file (Chrome DevTools, HTTP Toolkit)", runExport},
 		{"import-har", "turn HAR files (Chrome DevTools, HTTP Toolkit) into traces", runImportHAR},
+		{"import", "turn pcap/pcapng captures of ws:// traffic into traces", runImport},
 		{"sim", "serve a simulated Letta Code environment (relay and device) with optional faults", runSim},
 		{"client", "run the reference client's scripted session against an environment", runClient},
 		{"demo", "run the whole toolkit on the built-in simulator: sim, proxy, reference client, checks", runDemo},
