@@ -177,6 +177,9 @@ func renderPayload(op trace.Op, p []byte, limit int) string {
 }
 
 // colorJSON colours indented JSON: keys, strings, numbers, literals.
+// Brackets are escaped with escIn, not tview.Escape, which leaves "[]"
+// alone: after an earlier "[" tview reads it as the close of an escape
+// and drops a bracket (found by FuzzRender).
 func colorJSON(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) * 5 / 4)
@@ -193,16 +196,15 @@ func colorJSON(s string) string {
 				j++
 			}
 			j = min(j+1, len(s))
-			str := tview.Escape(s[i:j])
 			k := j
 			for k < len(s) && s[k] == ' ' {
 				k++
 			}
+			col := "green"
 			if k < len(s) && s[k] == ':' {
-				b.WriteString("[yellow]" + str + "[-]")
-			} else {
-				b.WriteString("[green]" + str + "[-]")
+				col = "yellow"
 			}
+			b.WriteString("[" + col + "]" + escIn(s[i:j], col) + "[-]")
 			i = j
 		case c == '-' || c >= '0' && c <= '9':
 			j := i
@@ -218,7 +220,6 @@ func colorJSON(s string) string {
 			b.WriteString("[fuchsia]false[-]")
 			i += 5
 		default:
-			// Structure: brackets are escaped with the rest of the run.
 			j := i
 			for j < len(s) && strings.IndexByte("\"-0123456789tfn", s[j]) < 0 {
 				j++
@@ -226,12 +227,19 @@ func colorJSON(s string) string {
 			if j == i {
 				j++
 			}
-			b.WriteString(tview.Escape(s[i:j]))
+			b.WriteString(escIn(s[i:j], "-"))
 			i = j
 		}
 	}
 	b.WriteByte('\n')
 	return b.String()
+}
+
+// escIn makes s draw as itself inside text coloured col: every "[" is
+// followed by a colour tag (col again), so no bracket starts a tag or an
+// escape.
+func escIn(s, col string) string {
+	return strings.ReplaceAll(s, "[", "[["+col+"]")
 }
 
 // findingsView lists the checker's findings; choosing one selects its
