@@ -308,7 +308,7 @@ func (a *App) setStatus(msg string) {
 			fmt.Fprintf(&b, " conn %s", a.conn)
 		}
 		if !a.filter.Empty() {
-			fmt.Fprintf(&b, " [green]/%s[-]", tview.Escape(a.filter.String()))
+			fmt.Fprintf(&b, " [green]/%s[-]", esc(a.filter.String()))
 		}
 	}
 	if a.follow {
@@ -414,15 +414,15 @@ func (a *App) updateHeader() {
 	if nf := len(a.finds.list); nf > 0 {
 		fmt.Fprintf(&b, "  [red]%d findings[-]", nf)
 	}
-	b.WriteString("  " + tview.Escape(a.o.Title))
+	b.WriteString("  " + esc(a.o.Title))
 	a.header.SetText(b.String())
 	ws := a.m.Warnings()
 	if a.filterErr != "" {
-		a.warnLine.SetText("[red::b]" + tview.Escape(a.filterErr) + "[-::-]")
+		a.warnLine.SetText("[red::b]" + esc(a.filterErr) + "[-::-]")
 	} else if len(ws) == 0 {
 		a.warnLine.SetText("")
 	} else {
-		w := "[yellow::b]warning:[-::-] [yellow]" + tview.Escape(ws[len(ws)-1]) + "[-]"
+		w := "[yellow::b]warning:[-::-] [yellow]" + esc(ws[len(ws)-1]) + "[-]"
 		if len(ws) > 1 {
 			w += fmt.Sprintf(" [gray](+%d more)[-]", len(ws)-1)
 		}
@@ -577,7 +577,7 @@ func (a *App) nextFinding(back bool) {
 	msg := ""
 	if len(fs) > 0 {
 		f := fs[0]
-		msg = fmt.Sprintf("[red]%s[-] %s: %s", f.Rule, f.Severity, tview.Escape(f.Message))
+		msg = fmt.Sprintf("[red]%s[-] %s: %s", f.Rule, f.Severity, esc(f.Message))
 		if len(fs) > 1 {
 			msg += fmt.Sprintf(" (+%d more)", len(fs)-1)
 		}

@@ -61,7 +61,7 @@ func (v *detailView) render(i int, limit int) string {
 	var b strings.Builder
 	file := m.File(&r)
 	if file != "" {
-		fmt.Fprintf(&b, "[yellow]%s:%d[-]", tview.Escape(file), r.Line)
+		fmt.Fprintf(&b, "[yellow]%s:%d[-]", esc(file), r.Line)
 	} else {
 		fmt.Fprintf(&b, "[yellow]live record %d[-]", r.N)
 	}
@@ -85,14 +85,14 @@ func (v *detailView) render(i int, limit int) string {
 		if f.Severity.String() == "error" {
 			col = "red"
 		}
-		fmt.Fprintf(&b, "[%s::b]%s[-::-] [%s]%s[-]: %s\n", col, f.Rule, col, f.Severity, tview.Escape(f.Message))
+		fmt.Fprintf(&b, "[%s::b]%s[-::-] [%s]%s[-]: %s\n", col, f.Rule, col, f.Severity, esc(f.Message))
 	}
 	b.WriteString("\n")
 	switch rec.Kind {
 	case trace.KindFrame:
 		b.WriteString(renderPayload(rec.Op, rec.Payload, limit))
 	default:
-		b.WriteString(tview.Escape(model.Summarize(rec)) + "\n\n")
+		b.WriteString(esc(model.Summarize(rec)) + "\n\n")
 		b.WriteString(recordFields(rec))
 	}
 	return b.String()
@@ -103,7 +103,7 @@ func recordFields(r *trace.Record) string {
 	var b strings.Builder
 	kv := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(&b, "[yellow]%s[-]: %s\n", k, tview.Escape(v))
+			fmt.Fprintf(&b, "[yellow]%s[-]: %s\n", k, esc(v))
 		}
 	}
 	headers := func(name string, h map[string][]string) {
@@ -117,7 +117,7 @@ func recordFields(r *trace.Record) string {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			fmt.Fprintf(&b, "  %s: %s\n", tview.Escape(k), tview.Escape(strings.Join(h[k], ", ")))
+			fmt.Fprintf(&b, "  %s: %s\n", esc(k), esc(strings.Join(h[k], ", ")))
 		}
 	}
 	switch {
@@ -171,9 +171,9 @@ func renderPayload(op trace.Op, p []byte, limit int) string {
 				return colorJSON(string(pretty))
 			}
 		}
-		return tview.Escape(string(p[:min(len(p), limit)])) + "\n" + cut
+		return esc(string(p[:min(len(p), limit)])) + "\n" + cut
 	}
-	return "[gray]" + string(op) + " payload, hex:[-]\n" + tview.Escape(model.HexDump(p[:min(len(p), limit)])) + cut
+	return "[gray]" + string(op) + " payload, hex:[-]\n" + esc(model.HexDump(p[:min(len(p), limit)])) + cut
 }
 
 // colorJSON colours indented JSON: keys, strings, numbers, literals.
@@ -273,7 +273,7 @@ func (v *findingsView) refresh() {
 		v.table.SetCell(k, 0, tview.NewTableCell(fmt.Sprint(f.Line)).SetTextColor(tcell.ColorGray))
 		v.table.SetCell(k, 1, tview.NewTableCell(f.Rule).SetTextColor(col))
 		v.table.SetCell(k, 2, tview.NewTableCell(f.Severity.String()).SetTextColor(col))
-		v.table.SetCell(k, 3, tview.NewTableCell(tview.Escape(f.Message)))
+		v.table.SetCell(k, 3, tview.NewTableCell(esc(f.Message)))
 	}
 	v.list = fs
 	v.table.SetTitle(fmt.Sprintf(" findings (%d) ", len(fs)))
@@ -286,10 +286,10 @@ func (v *findingsView) choose() {
 	}
 	f := v.list[k]
 	if f.Row < 0 {
-		v.a.setStatus("[yellow]this finding is about no single frame (" + tview.Escape(f.Conn) + ")[-]")
+		v.a.setStatus("[yellow]this finding is about no single frame (" + esc(f.Conn) + ")[-]")
 		return
 	}
-	msg := fmt.Sprintf("[red]%s[-]: %s", f.Rule, tview.Escape(f.Message))
+	msg := fmt.Sprintf("[red]%s[-]: %s", f.Rule, esc(f.Message))
 	if p := v.a.position(f.Row); p >= 0 {
 		v.a.frames.selectPos(p)
 		v.a.app.SetFocus(v.a.frames.table)
@@ -316,7 +316,7 @@ func statsText(st model.Stats) string {
 	fmt.Fprintf(&b, "[::b]%d frames, %s; %d findings[::-]\n\n", st.All.Frames, byteSize(st.All.Bytes), st.Findings)
 	fmt.Fprintf(&b, "[yellow]%-32s %-7s %9s %10s[-]\n", "type", "from", "frames", "bytes")
 	for _, t := range st.Types {
-		fmt.Fprintf(&b, "%-32s %-7s %9d %10d\n", tview.Escape(pad(t.Type, 32)), t.From, t.Frames, t.Bytes)
+		fmt.Fprintf(&b, "%-32s %-7s %9d %10d\n", esc(pad(t.Type, 32)), t.From, t.Frames, t.Bytes)
 	}
 	b.WriteString("\n[::b]request → reply latency per command[::-]\n\n")
 	if len(st.Latencies) == 0 {
@@ -325,7 +325,7 @@ func statsText(st model.Stats) string {
 		fmt.Fprintf(&b, "[yellow]%-32s %7s %10s %10s %10s[-]\n", "command", "n", "p50", "p99", "max")
 		hist := make([]int, len(model.Buckets))
 		for _, l := range st.Latencies {
-			fmt.Fprintf(&b, "%-32s %7d %10s %10s %10s\n", tview.Escape(pad(l.Command, 32)), l.N, short(l.P50), short(l.P99), short(l.Max))
+			fmt.Fprintf(&b, "%-32s %7d %10s %10s %10s\n", esc(pad(l.Command, 32)), l.N, short(l.P50), short(l.P99), short(l.Max))
 			for k, n := range l.Histogram {
 				hist[k] += n
 			}
@@ -381,7 +381,7 @@ func statusStyle(s string, seen map[string]int) (rune, string) {
 func turnText(t *model.Turn, width int) string {
 	width = max(20, min(width, 120))
 	var b strings.Builder
-	fmt.Fprintf(&b, "[::b]prompt[::-]: %s\n", tview.Escape(t.Prompt))
+	fmt.Fprintf(&b, "[::b]prompt[::-]: %s\n", esc(t.Prompt))
 	span := t.T1.Sub(t.T0)
 	fmt.Fprintf(&b, "%s, lines %d-%d, %d stream_deltas, stop reason %s\n\n", short(span), t.StartLine, max(t.EndLine, t.StartLine), t.Deltas, t.StopReason)
 	seen := map[string]int{}
@@ -438,9 +438,13 @@ func turnText(t *model.Turn, width int) string {
 		if w.Answer >= 0 {
 			ans = "answered after " + short(w.To.Sub(w.From))
 		}
-		fmt.Fprintf(&b, "  %s %q: %s\n", tview.Escape(w.Tool), w.Command, ans)
+		fmt.Fprintf(&b, "  %s %q: %s\n", esc(w.Tool), w.Command, ans)
 	}
 	b.WriteString("\n[::b]assistant text, as the user saw it[::-]\n")
-	b.WriteString(tview.Escape(t.Text) + "\n")
+	b.WriteString(esc(t.Text) + "\n")
 	return b.String()
 }
+
+// esc makes text from a trace (or the user) draw as itself in a view
+// with colour tags; see escIn.
+func esc(s string) string { return escIn(s, "-") }

@@ -182,7 +182,7 @@ func (v *framesView) build(i int) *rowCells {
 	text[colSummary] = m.Summary(i)
 	rc := &rowCells{}
 	for col := range rc.cells {
-		c := tview.NewTableCell(tview.Escape(pad(text[col], colWidths[col]))).SetTextColor(color)
+		c := tview.NewTableCell(esc(pad(text[col], colWidths[col]))).SetTextColor(color)
 		if col == colSummary {
 			c.SetExpansion(1)
 		} else {
@@ -258,7 +258,7 @@ func (v *connsView) refresh() {
 		again := sockets[s+"\x00"+c.Session.Channel] > 1 && c.Session.Channel != ""
 		if s != last {
 			last = s
-			v.table.SetCell(len(v.ids), 0, tview.NewTableCell(tview.Escape(pad(s, 40))).SetSelectable(false).
+			v.table.SetCell(len(v.ids), 0, tview.NewTableCell(esc(pad(s, 40))).SetSelectable(false).
 				SetTextColor(tcell.ColorGray).SetAttributes(tcell.AttrBold))
 			v.ids = append(v.ids, "-")
 		}
@@ -270,9 +270,9 @@ func (v *connsView) refresh() {
 		if c.Closed {
 			line += " ×" + strconv.Itoa(c.CloseCode)
 		}
-		cell := tview.NewTableCell(tview.Escape(line))
+		cell := tview.NewTableCell(esc(line))
 		if c.Findings > 0 {
-			cell.SetText(tview.Escape(line) + fmt.Sprintf(" [red]!%d[-]", c.Findings))
+			cell.SetText(esc(line) + fmt.Sprintf(" [red]!%d[-]", c.Findings))
 		}
 		v.table.SetCell(len(v.ids), 0, cell)
 		v.ids = append(v.ids, c.Key)
