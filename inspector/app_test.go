@@ -2,6 +2,7 @@ package inspector
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -377,4 +378,48 @@ func TestKeysMoveAndOpen(t *testing.T) {
 	h.typeText("f")
 	h.status(fmt.Sprintf("all %d rows follow", m.Len()))
 	h.contains(fmt.Sprintf("sim-turn-approval.jsonl.zst:%d ", last.Line))
+}
+
+// Enter on a finding in the findings pane selects its frame and shows
+// its rule.
+func TestFindingSelectsItsFrame(t *testing.T) {
+	m := loaded(t, faultsTrace)
+	fs := m.Findings()
+	var f model.Finding
+	for _, x := range fs[1:] {
+		if x.Row >= 0 {
+			f = x
+			break
+		}
+	}
+	h := start(t, m, 160, 45, nil)
+	h.contains("findings (")
+	h.key(tcell.KeyTab) // frames → detail
+	h.key(tcell.KeyTab) // → findings
+	for k := 0; k < len(fs) && fs[k].Finding != f.Finding; k++ {
+		h.key(tcell.KeyDown)
+	}
+	h.key(tcell.KeyEnter)
+	scr := h.contains(f.Rule + ": " + f.Message[:20])
+	if !strings.Contains(scr, fmt.Sprintf("faults.jsonl:%d ", f.Line)) {
+		t.Fatalf("the finding's frame (line %d) is not shown:\n%s", f.Line, scr)
+	}
+}
+
+// A cut trace opens with a warning line naming the cut.
+func TestCutTraceWarns(t *testing.T) {
+	b, err := os.ReadFile(faultsTrace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.jsonl")
+	if err := os.WriteFile(cut, b[:len(b)-40], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := loaded(t, cut)
+	h := start(t, m, 160, 45, nil)
+	scr := h.contains("warning: cut trace: " + cut + " line ")
+	if !strings.Contains(scr, "last record is incomplete") {
+		t.Fatalf("no cut warning:\n%s", scr)
+	}
 }
