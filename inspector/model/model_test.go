@@ -4,9 +4,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lettadev/wsproxy/analysis"
 	"github.com/lettadev/wsproxy/filter"
+	"github.com/lettadev/wsproxy/recorder"
 	"github.com/lettadev/wsproxy/trace"
 )
 
@@ -185,5 +187,54 @@ func TestSeveralTracesKeepConnectionsApart(t *testing.T) {
 	both := m.Match(Query{Filter: filter.MustParse("conn:c1")}, 0)
 	if len(both) != len(only)+len(m.Match(Query{Conn: "c1"}, 0)) {
 		t.Errorf("conn:c1 matched %d rows", len(both))
+	}
+}
+
+// The rotated parts of one run are one stream: its connections continue
+// across the parts (c1, not c1@2), and the checker sees one stream.
+func TestRotatedPartsContinue(t *testing.T) {
+	dir := t.TempDir()
+	t0 := time.Date(2026, 11, 28, 17, 0, 0, 0, time.UTC)
+	write := func(name string, part int, recs ...*trace.Record) string {
+		path := filepath.Join(dir, name)
+		w, err := recorder.Create(path, recorder.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := trace.NewHeader("test", "0", trace.SourceProxy, t0)
+		h.Header.Part = part
+		w.Write(h)
+		for _, r := range recs {
+			w.Write(r)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	frame := func(n int64, from trace.Side, p string) *trace.Record {
+		return &trace.Record{Kind: trace.KindFrame, T: t0.Add(time.Duration(n) * time.Millisecond), Conn: "c1", N: n, From: from,
+			Op: trace.OpText, Payload: []byte(p), Form: trace.FormMsg, Size: len(p)}
+	}
+	open := &trace.Record{Kind: trace.KindOpen, T: t0, Conn: "c1", N: 1, Open: &trace.Open{URL: "/ws"}}
+	p1 := write("run.part1.jsonl.zst", 1, open, frame(2, trace.Client, `{"type":"read_file","request_id":"r1","path":"/a"}`))
+	p2 := write("run.part2.jsonl.zst", 2, frame(3, trace.Server, `{"type":"read_file_response","request_id":"r1","success":true}`))
+	m, err := LoadAll([]string{p1, p2}, analysis.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := m.Conns()
+	if len(conns) != 1 || conns[0].Key != "c1" || conns[0].Frames != 2 {
+		t.Fatalf("conns %+v", conns)
+	}
+	// The reply in part 2 answers the request in part 1: no orphan, no
+	// unmatched request, and m pairs them across the files.
+	for _, f := range m.Findings() {
+		if f.Rule == "orphan-response" || f.Rule == "unmatched-request" {
+			t.Errorf("finding across parts: %v", f)
+		}
+	}
+	if j, what := m.Partner(1); j != 2 || what != "reply" {
+		t.Errorf("partner of the request: %d %q", j, what)
 	}
 }
