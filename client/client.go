@@ -182,6 +182,12 @@ func (c *Client) Run(ctx context.Context, script *Script) (*Report, error) {
 	r.cancel()
 	r.closeAll()
 	r.wg.Wait()
+	for _, q := range r.pending { // every goroutine has ended: no race
+		r.rep.PendingAtEnd++
+		if q.info != nil && q.info.ReplyOptional {
+			r.rep.OptionalPending++
+		}
+	}
 	r.rep.Duration = time.Since(r.start)
 	r.rep.Commands = sortedKeys(r.commandTypes)
 	if err != nil {
