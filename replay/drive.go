@@ -163,7 +163,11 @@ func (d *driver) liveConnID(id string) string {
 	for k, v := range d.opts.Header {
 		req.Header[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
+	hc := http.DefaultClient
+	if d.opts.TLS != nil {
+		hc = &http.Client{Transport: &http.Transport{TLSClientConfig: d.opts.TLS}, Timeout: d.opts.Timeout}
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return id
 	}
@@ -197,7 +201,7 @@ func (e *engine) dial(s *sock) {
 	if live := d.conns[e.info.Key.ConnectionID]; live != "" && live != e.info.Key.ConnectionID {
 		e.rewrite[e.info.Key.ConnectionID] = live
 	}
-	dialer := websocket.Dialer{HandshakeTimeout: e.opts.Timeout}
+	dialer := websocket.Dialer{HandshakeTimeout: e.opts.Timeout, TLSClientConfig: e.opts.TLS}
 	ctx, cancel := context.WithTimeout(e.ctx, e.opts.Timeout)
 	ws, resp, err := dialer.DialContext(ctx, u, e.opts.Header)
 	cancel()

@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"strings"
@@ -115,6 +116,9 @@ type Options struct {
 	// Header is sent with Drive's WebSocket handshakes (e.g. an
 	// Authorization header for a live relay).
 	Header http.Header
+	// TLS configures Drive's wss:// and https:// connections (nil: the
+	// system roots).
+	TLS *tls.Config
 
 	// Logf, if set, receives progress and divergence messages. URLs in
 	// them never include query tokens.

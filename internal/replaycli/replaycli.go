@@ -51,23 +51,25 @@ Examples:
 func Run(ctx context.Context, name string, args []string, stdout, stderr io.Writer, onListen func(addr string)) int {
 	f := cli.NewFlags(name, fmt.Sprintf(Usage, name), stdout, stderr)
 	var (
-		listen  = f.String("listen", "127.0.0.1:8766", "address to serve on")
-		mode    = f.String("mode", "reactive", "pacing of replayed frames: reactive, timed or fast")
-		speed   = f.Float64("speed", 1, "timed mode: scale of the recorded gaps (2 = twice as fast)")
-		session = f.String("session", "", "replay only this session: a number, connectionId/agentId/conversationId, or a connectionId")
-		conn    = f.String("conn", "", "replay only the session holding this recorded connection (a trace \"conn\" id)")
-		once    = f.Bool("once", false, "exit after the first session")
-		all     = f.Bool("all", false, "exit after serving every selected session once (default: serve them again until interrupted)")
-		strict  = f.Bool("strict", false, "exit 1 on any divergence")
-		report  = f.String("report", "", "write a JSON report of matched, unexpected and missing frames to `FILE`")
-		timeout = f.Duration("timeout", 10*time.Second, "how long to wait for a frame, socket or write of the live peer")
-		linger  = f.Duration("linger", 2*time.Second, "how long to keep a socket open after the recording is over (negative: until the peer closes)")
-		drive   = f.String("drive", "", "play the recorded client against the live server at `URL` (ws://HOST:PORT) instead of serving")
-		types   = f.Bool("types-only", false, "drive: compare the server's frames by type only, not contents")
-		ignore  = f.String("ignore", "", "drive: also ignore these `FIELD[,FIELD...]` when comparing contents: member names (at any depth) or JSON paths (a.b, list[*].id)")
-		acks    = f.Bool("require-acks", false, "serve: a frame with a seq the client never acks is a divergence")
-		list    = f.Bool("list", false, "list the trace's sessions and exit")
-		token   string
+		listen   = f.String("listen", "127.0.0.1:8766", "address to serve on")
+		mode     = f.String("mode", "reactive", "pacing of replayed frames: reactive, timed or fast")
+		speed    = f.Float64("speed", 1, "timed mode: scale of the recorded gaps (2 = twice as fast)")
+		session  = f.String("session", "", "replay only this session: a number, connectionId/agentId/conversationId, or a connectionId")
+		conn     = f.String("conn", "", "replay only the session holding this recorded connection (a trace \"conn\" id)")
+		once     = f.Bool("once", false, "exit after the first session")
+		all      = f.Bool("all", false, "exit after serving every selected session once (default: serve them again until interrupted)")
+		strict   = f.Bool("strict", false, "exit 1 on any divergence")
+		report   = f.String("report", "", "write a JSON report of matched, unexpected and missing frames to `FILE`")
+		timeout  = f.Duration("timeout", 10*time.Second, "how long to wait for a frame, socket or write of the live peer")
+		linger   = f.Duration("linger", 2*time.Second, "how long to keep a socket open after the recording is over (negative: until the peer closes)")
+		drive    = f.String("drive", "", "play the recorded client against the live server at `URL` (ws://HOST:PORT) instead of serving")
+		caFile   = f.String("ca", "", "drive: trust this PEM CA or certificate for wss://, e.g. -ca proxy-cert.pem")
+		noVerify = f.Bool("insecure", false, "drive: do not verify the server's TLS certificate (explicit opt-in)")
+		types    = f.Bool("types-only", false, "drive: compare the server's frames by type only, not contents")
+		ignore   = f.String("ignore", "", "drive: also ignore these `FIELD[,FIELD...]` when comparing contents: member names (at any depth) or JSON paths (a.b, list[*].id)")
+		acks     = f.Bool("require-acks", false, "serve: a frame with a seq the client never acks is a divergence")
+		list     = f.Bool("list", false, "list the trace's sessions and exit")
+		token    string
 	)
 	f.Token(&token, "drive: bearer token for the live server")
 	quiet := f.Bool("q", false, "log only divergences and the summary")
@@ -112,6 +114,11 @@ func Run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 	if *once {
 		opts.MaxSessions = 1
 	}
+	tlsConf, err := cli.ClientTLS(*caFile, *noVerify)
+	if err != nil {
+		return f.Usagef("%v", err)
+	}
+	opts.TLS = tlsConf
 	if token != "" && *drive != "" {
 		// A live relay wants a token; it is sent, never logged.
 		opts.Header = http.Header{"Authorization": {"Bearer " + token}}
