@@ -240,3 +240,29 @@ func TestDriveAgainstReplayServer(t *testing.T) {
 		})
 	}
 }
+
+// Drive reaches a wss:// server with Options.TLS, and without a trusted
+// certificate reports a connection error, not divergence.
+func TestDriveTLS(t *testing.T) {
+	path := twoSocketTrace().write(t)
+	m := &mockDevice{t: t, ready: make(chan struct{}), unacked: map[*mockConn]map[int64]bool{}}
+	hs := httptest.NewTLSServer(m)
+	defer func() { hs.Close(); m.wg.Wait() }()
+	wss := "wss" + strings.TrimPrefix(hs.URL, "https")
+	r, err := replay.Drive(t.Context(), wss, path, driveOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Err() == nil || r.Totals.Matched != 0 {
+		t.Fatalf("an untrusted certificate was not a connection error:\n%s", r)
+	}
+	o := driveOpts()
+	o.TLS = hs.Client().Transport.(*http.Transport).TLSClientConfig
+	r, err = replay.Drive(t.Context(), wss, path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() || r.Totals.Matched != 12 {
+		t.Fatalf("want 12 matched frames over TLS:\n%s\n%v", r, r.All())
+	}
+}
