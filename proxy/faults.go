@@ -191,6 +191,7 @@ func (f *faultRelay) settle(limit int64) bool {
 		if !last {
 			continue
 		}
+		f.countMatched(v.Matched) // before a hold of its own is added
 		switch r.Action {
 		case inject.Duplicate:
 			f.out = append(f.out, f.msg...)
@@ -202,14 +203,16 @@ func (f *faultRelay) settle(limit int64) bool {
 			f.held = append(f.held, heldMsg{b: append([]byte(nil), f.msg...), rule: v.Index, left: r.N})
 		case inject.Close:
 			code, why := uint16(r.Code), "injected fault: "+r.Text
-			stop = func() { f.c.abort(trace.Proxy, code, why) }
+			stop = func() {
+				f.c.forceCause(code, why)
+				f.c.abort(trace.Proxy, code, why)
+			}
 		case inject.Truncate:
 			stop = func() {
-				f.c.cause(trace.Proxy, 1006, "injected fault: "+r.Text+" (TCP connections cut, no close frame)")
+				f.c.forceCause(1006, "injected fault: "+r.Text+" (TCP connections cut, no close frame)")
 				f.c.cut()
 			}
 		}
-		f.countMatched(v.Matched)
 	}
 	f.tap.Take(i)
 	if n := int(settled - f.pendBase); n > 0 {
@@ -292,6 +295,14 @@ func (f *faultRelay) write(b []byte) bool {
 		f.writeFailed(err)
 	}
 	return false
+}
+
+// forceCause makes an injected fault the recorded end of the connection,
+// even when a peer's close frame, not delivered, was already decoded.
+func (c *conn) forceCause(code uint16, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.causeBy, c.causeCode, c.causeWhy = trace.Proxy, int(code), reason
 }
 
 // wait waits d, or until the connection is cut; it reports whether the
