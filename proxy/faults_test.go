@@ -83,7 +83,11 @@ func TestFaultActionsOnTheWire(t *testing.T) {
 				opts.Faults = faultEngine(t, dir, tc.rule)
 			}
 			_, px, col := startProxy(t, up.url(), opts)
-			_, got := rawClient(t, px.Listener.Addr().String(), "/v1/environments/e1/status/ws?channel=control", clientScript, "")
+			script := clientScript
+			if !tc.serverGets {
+				script = nil // the server must see the proxy's close, not the client's
+			}
+			_, got := rawClient(t, px.Listener.Addr().String(), "/v1/environments/e1/status/ws?channel=control", script, "")
 			if !bytes.Equal(got, tc.want) {
 				t.Errorf("client got  %q\nwant %q", got, tc.want)
 			}
