@@ -306,3 +306,5 @@ func (v Verdict) Describe() string {
 	}
 	return r.Action.String()
 }
+
+func jsonValid(b []byte) bool { return jsonscan.Valid(b) }
