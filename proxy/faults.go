@@ -68,7 +68,7 @@ func (r *relay) runFaults(fc *inject.Conn) {
 }
 
 // chunk taps b, decides on the messages it completes, emits their records
-// (each fault record right after its frame's) and forwards what is
+// (each fault record right before its frame's) and forwards what is
 // settled. It returns false when the relay must stop.
 func (f *faultRelay) chunk(b []byte) bool {
 	now := f.c.p.opts.Now()
@@ -80,8 +80,8 @@ func (f *faultRelay) chunk(b []byte) bool {
 	f.batch = f.tap.Feed(f.batch[:0], now, b)
 	out := f.emitBuf[:0]
 	for _, rec := range f.batch {
-		out = append(out, rec)
 		if rec.Kind != trace.KindFrame {
+			out = append(out, rec)
 			continue
 		}
 		v := f.fc.Decide(f.from, rec, now)
@@ -89,8 +89,9 @@ func (f *faultRelay) chunk(b []byte) bool {
 			f.verdicts[rec] = v
 		}
 		if v.Rule != nil {
-			out = append(out, f.faultRecord(now, v))
+			out = append(out, f.faultRecord(now, v)) // right before its frame
 		}
+		out = append(out, rec)
 	}
 	f.c.p.emit(out...)
 	clear(out)

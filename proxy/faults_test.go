@@ -107,9 +107,9 @@ func TestFaultActionsOnTheWire(t *testing.T) {
 					continue
 				}
 				faults = append(faults, r)
-				prev := recs[i-1]
+				prev := recs[i+1]
 				if r.Frame != prev.N || prev.Kind != trace.KindFrame {
-					t.Errorf("fault record n=%d names frame %d, but the record before it is %s n=%d", r.N, r.Frame, prev.Kind, prev.N)
+					t.Errorf("fault record n=%d names frame %d, but the record after it is %s n=%d", r.N, r.Frame, prev.Kind, prev.N)
 				}
 				if string(prev.Payload) != tc.frame || r.Action != tc.action || r.Rule != tc.rule || r.From != trace.Server {
 					t.Errorf("fault %s %q from %s on %q, want %s %q on %q", r.Action, r.Rule, r.From, prev.Payload, tc.action, tc.rule, tc.frame)

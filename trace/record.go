@@ -155,10 +155,11 @@ type Record struct {
 	// Count is how many records a loss record stands for.
 	Count int64
 
-	// Fault fields. Frame is the n of the frame record the fault affected
-	// (0: none). A negative Frame before the record is emitted refers to
-	// the record that many places before it in the same hub.Emit call; the
-	// hub resolves it when it numbers the records.
+	// Fault fields. Frame is the n of the frame record the fault affects
+	// (0: none); the fault record comes right before it. A negative Frame
+	// before the record is emitted refers to the record that many places
+	// after it in the same hub.Emit call; the hub resolves it when it
+	// numbers the records.
 	Rule   string
 	Action string
 	Frame  int64
