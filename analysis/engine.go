@@ -44,9 +44,12 @@ type Engine struct {
 	replyByTerminal map[*protocol.TypeInfo]bool
 	startsReplies   map[*protocol.TypeInfo][]string
 
+	inj          *injected // injected faults of this stream (injected.go)
+	faultReports []FaultReport
+
 	disabled  map[string]bool
 	counts    map[string]int
-	bySev     [3]int
+	bySev     [4]int
 	findings  []Finding
 	dropped   int
 	records   int64
@@ -158,9 +161,15 @@ func (e *Engine) WriteAt(r *trace.Record, line int64) error {
 	case trace.KindOpen:
 		e.open(r, t, p)
 	case trace.KindFrame:
+		if e.inj != nil && e.faultedFrame(r, t, p) {
+			break
+		}
 		e.frames++
 		e.frame(r, t, p)
+	case trace.KindFault:
+		e.noteFault(r, t, p)
 	case trace.KindClose:
+		e.injClosed(r, p)
 		if s := e.sockets[r.Conn]; s != nil {
 			e.closeSocket(s, t, p, true)
 		}
@@ -212,6 +221,7 @@ func (e *Engine) Finish(end time.Time) {
 			}
 		}
 	}
+	e.finishInjected()
 	e.reset()
 }
 

@@ -26,6 +26,8 @@ func (s Severity) String() string {
 		return "warning"
 	case Error:
 		return "error"
+	case Expected:
+		return "expected"
 	}
 	return fmt.Sprintf("severity(%d)", uint8(s))
 }
@@ -40,6 +42,8 @@ func (s *Severity) UnmarshalText(b []byte) error {
 		*s = Warning
 	case "error":
 		*s = Error
+	case "expected":
+		*s = Expected
 	default:
 		return fmt.Errorf("unknown severity %q", b)
 	}

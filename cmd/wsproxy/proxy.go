@@ -50,6 +50,7 @@ type proxyFlags struct {
 	tlsCert, tlsKey, upstreamCA                      string
 	selfSigned, insecureUpstream                     bool
 	ackTimeout, responseTimeout, heartbeat, syncWait time.Duration
+	faults                                           faultFlags
 }
 
 func (f *proxyFlags) register(fs *flag.FlagSet) {
@@ -73,6 +74,7 @@ func (f *proxyFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.responseTimeout, "response-timeout", 30*time.Second, "checker: how long a reply may take")
 	fs.DurationVar(&f.heartbeat, "heartbeat", 30*time.Second, "checker: the client's expected ping interval")
 	fs.DurationVar(&f.syncWait, "sync-timeout", 10*time.Second, "checker: how long a client may take to sync after an event_seq gap")
+	f.faults.register(fs)
 }
 
 func runProxy(args []string, stdout, stderr io.Writer) int {
@@ -180,6 +182,11 @@ func serveProxy(sig *signals, f proxyFlags, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wsproxy:", err)
 		return 2
 	}
+	faults, err := f.faults.engine()
+	if err != nil {
+		fmt.Fprintln(stderr, "wsproxy:", err)
+		return 2
+	}
 	path, err := tracePath(f.out, time.Now())
 	if err != nil {
 		fmt.Fprintln(stderr, "wsproxy:", err)
@@ -193,6 +200,7 @@ func serveProxy(sig *signals, f proxyFlags, stdout, stderr io.Writer) int {
 			MaxFrame:     maxFrame,
 			UpstreamTLS:  upTLS,
 			StallTimeout: f.stallTimeout,
+			Faults:       faults,
 			Logf:         func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) },
 		},
 	}
