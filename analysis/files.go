@@ -39,6 +39,10 @@ type Report struct {
 	Errors, Warnings int
 	Dropped          int
 	Records, Frames  int64
+	// Expected counts findings explained by injected faults; FaultReports
+	// are those faults with the client's reactions (see injected.go).
+	Expected     int
+	FaultReports []FaultReport
 }
 
 // FileReport is what reading one file gave.
@@ -188,6 +192,7 @@ func CheckFiles(paths []string, cfg Config) *Report {
 	rep.Findings = e.Findings()
 	rep.Counts = e.Counts()
 	rep.Errors, rep.Warnings = e.Errors(), e.Warnings()
+	rep.Expected, rep.FaultReports = e.Expected(), e.FaultReports()
 	st := e.Stats()
 	rep.Dropped, rep.Records, rep.Frames = st.Dropped, st.Records, st.Frames
 	return rep

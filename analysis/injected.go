@@ -119,12 +119,23 @@ func (e *Engine) noteFault(r *trace.Record, t int64, p pos) {
 func (e *Engine) faultedFrame(r *trace.Record, t int64, p pos) bool {
 	in := e.inj
 	f := in.byFrame[r.N]
-	if f == nil || r.N == 0 {
+	if r.N == 0 {
 		return false
 	}
-	delete(in.byFrame, r.N)
-	s := e.socket(r.Conn, t, p)
-	f.session, f.channel = s.id.session, s.id.channel
+	if f == nil {
+		cf := in.closedBy[r.Conn]
+		if cf == nil {
+			return false
+		}
+		// Frames recorded on a connection after the fault that closed
+		// it were never delivered.
+		e.frames++
+		f = &injFault{session: cf.session, channel: cf.channel, rec: &trace.Record{Action: "after-close"}}
+	} else {
+		delete(in.byFrame, r.N)
+		s := e.socket(r.Conn, t, p)
+		f.session, f.channel = s.id.session, s.id.channel
+	}
 	var env protocol.Envelope
 	parsed := r.Op == trace.OpText && e.model.ParseInto(&env, r.Payload) == nil
 	f.rep.Message = describe(r, &env, parsed)
@@ -162,7 +173,6 @@ func (e *Engine) faultedFrame(r *trace.Record, t int64, p pos) bool {
 		}
 		if env.HasSeq && r.From == trace.Server {
 			conn(RuleSeqRegression, seqName(env.Seq))
-			conn(RuleUnackedSeq, seqName(env.Seq))
 		}
 		if env.IdempotencyKey != nil {
 			sess(RuleDuplicateKey, string(env.IdempotencyKey))
@@ -174,19 +184,38 @@ func (e *Engine) faultedFrame(r *trace.Record, t int64, p pos) bool {
 			conn(RuleDuplicateRequestID, string(env.RequestID))
 			conn(RuleOrphanResponse, string(env.RequestID))
 			conn(RuleResponseMismatch, string(env.RequestID))
+		}
+	}
+	// late: the receiver got the message late, after others.
+	late := func() {
+		repeat()
+		if !parsed {
+			return
+		}
+		if env.HasSeq && r.From == trace.Server {
+			conn(RuleUnackedSeq, seqName(env.Seq))
+		}
+		if env.RequestID != nil {
 			conn(RuleUnmatchedRequest, string(env.RequestID))
 		}
+		if r.From == trace.Client && env.TypeString() == "ack" && env.HasSeq {
+			conn(RuleUnackedSeq, seqName(env.Seq))
+		}
+	}
+	if f.rec.Action == "after-close" {
+		withhold()
+		return true
 	}
 	e.frames++
 	f.rep.Want, f.rep.Saw, f.rep.Outcome = "nothing visible on the wire", "-", OutcomeUnobservable
 	switch f.rec.Action {
 	case "drop":
 		withhold()
-		f.expectReaction(r, &env, parsed, event)
+		f.expectReaction(in, r, &env, parsed, event)
 	case "corrupt":
 		withhold()
 		e.synthetic(r, f, t)
-		f.expectReaction(r, &env, parsed, event)
+		f.expectReaction(in, r, &env, parsed, event)
 	case "duplicate":
 		repeat()
 		e.frame(r, t, p)
@@ -199,7 +228,7 @@ func (e *Engine) faultedFrame(r *trace.Record, t int64, p pos) bool {
 			f.rep.Want = "dedupe by idempotency_key (not visible on the wire)"
 		}
 	case "delay", "stall", "reorder":
-		repeat()
+		late()
 		if event {
 			m := in.withheld[sk]
 			if m == nil {
@@ -230,10 +259,11 @@ func (e *Engine) faultedFrame(r *trace.Record, t int64, p pos) bool {
 
 // expectReaction sets what a healthy client does about a message it
 // never got.
-func (f *injFault) expectReaction(r *trace.Record, env *protocol.Envelope, parsed, event bool) {
+func (f *injFault) expectReaction(in *injected, r *trace.Record, env *protocol.Envelope, parsed, event bool) {
 	switch {
 	case event:
 		f.wantSync = true
+		in.open = append(in.open, f)
 		f.rep.Want, f.rep.Outcome = "notice the event_seq gap and sync", ""
 	case parsed && r.From == trace.Server && env.RequestID != nil && env.Kind() == protocol.RoleReply:
 		f.rep.Want = "time out the reply (its timeout is not visible on the wire)"
@@ -271,6 +301,19 @@ func (e *Engine) injClosed(r *trace.Record, p pos) {
 	}
 	if f := e.inj.closedBy[r.Conn]; f != nil {
 		e.inj.lines[lineKey{r.Conn, p.line, p.file}] = true
+		return
+	}
+	// A client tears its session down when one of its sockets is closed
+	// under it: closes of the session's other sockets before the client
+	// reconnects are the fault's too.
+	s := e.sockets[r.Conn]
+	if s == nil {
+		return
+	}
+	for _, f := range e.inj.open {
+		if f.wantReopen && f.reopened == "" && f.session == s.id.session {
+			e.inj.lines[lineKey{r.Conn, p.line, p.file}] = true
+		}
 	}
 }
 
@@ -298,8 +341,8 @@ func (e *Engine) injClientMessage(s *socket, env *protocol.Envelope, p pos) {
 		switch {
 		case f.wantSync && typ == "sync" && s.id.session == f.session:
 			f.rep.Saw, f.rep.Outcome, f.done = "sync at "+lineRef(p), OutcomeOK, true
-		case f.wantReopen && f.reopened == s.id.conn && typ == "sync" && env.RecoverApprovals:
-			f.rep.Saw, f.rep.Outcome, f.done = "reconnected ("+s.id.conn+") and synced with recover_approvals at "+lineRef(p), OutcomeOK, true
+		case f.wantReopen && f.reopened != "" && typ == "sync" && env.RecoverApprovals && s.id.session == f.session:
+			f.rep.Saw, f.rep.Outcome, f.done = "reconnected ("+f.reopened+") and synced with recover_approvals at "+lineRef(p), OutcomeOK, true
 		case f.approvalID != "" && env.IsApprovalResponse() && string(env.ApprovalRequestID) == f.approvalID:
 			f.answers++
 		}

@@ -1,0 +1,195 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lettadev/wsproxy/analysis"
+	"github.com/lettadev/wsproxy/client"
+	"github.com/lettadev/wsproxy/inject"
+	"github.com/lettadev/wsproxy/internal/testenv"
+	"github.com/lettadev/wsproxy/proxy"
+	"github.com/lettadev/wsproxy/recorder"
+	"github.com/lettadev/wsproxy/sim"
+	"github.com/lettadev/wsproxy/trace"
+)
+
+func faultRules(t *testing.T, dir string, seed uint64, rules ...string) *inject.Engine {
+	t.Helper()
+	var rs []*inject.Rule
+	for _, s := range rules {
+		r, err := inject.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	e, err := inject.New(rs, inject.Options{Seed: seed, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// faultRun records the default client script against the simulator
+// through a proxy with fault rules, the checker live.
+func faultRun(t *testing.T, env *sim.Server, eng *inject.Engine, cfg analysis.Config) testenv.Recording {
+	t.Helper()
+	cl := &client.Client{Token: "tok", RequestTimeout: time.Second, GapGrace: 100 * time.Millisecond}
+	return testenv.Record(t, env, cl, nil, testenv.Options{Check: &cfg, Plain: true, Proxy: proxy.Options{Faults: eng}})
+}
+
+func checkCfg() analysis.Config {
+	cfg := analysis.DefaultConfig()
+	cfg.ResponseTimeout = 800 * time.Millisecond
+	return cfg
+}
+
+// traceFaults returns the fault records of a trace and the frame records
+// they name.
+func traceFaults(t *testing.T, path string) (faults []*trace.Record, frames map[int64]*trace.Record) {
+	t.Helper()
+	rd, err := recorder.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	frames = map[int64]*trace.Record{}
+	want := map[int64]bool{}
+	for {
+		r, err := rd.Next()
+		if err != nil {
+			break
+		}
+		switch {
+		case r.Kind == trace.KindFault:
+			c := *r
+			faults = append(faults, &c)
+			want[r.Frame] = true
+		case want[r.N]:
+			c := *r
+			frames[r.N] = &c
+		}
+	}
+	return faults, frames
+}
+
+// TestInjectedFaultsEachAction runs the reference client through the
+// proxy against a healthy simulator with one rule per action, and checks
+// the client's side (its report), the trace (fault records naming their
+// frames) and the checker (live and offline: every finding explained by a
+// fault is expected, nothing is an error, and the client's reactions).
+func TestInjectedFaultsEachAction(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "bogus.json"), []byte(`{"type":"list_models_response","request_id":"bogus-1","models":[]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		rule      string
+		action    string
+		expected  []string // rules of findings the faults must explain (at least one each)
+		reaction  string   // the outcome every fault report must have ("" = any)
+		clientSaw func(*client.Report) string
+	}{
+		{rule: "drop from=server has=event_seq nth=25", action: "drop", expected: []string{analysis.RuleEventSeqGap}, reaction: analysis.OutcomeOK,
+			clientSaw: func(r *client.Report) string {
+				if r.SyncsSent < 2 {
+					return "no sync after the gap"
+				}
+				return ""
+			}},
+		{rule: "duplicate from=server has=idempotency_key nth=20", action: "duplicate", expected: []string{analysis.RuleDuplicateKey},
+			clientSaw: func(r *client.Report) string {
+				if r.DuplicatesDropped == 0 {
+					return "no duplicate dropped"
+				}
+				return ""
+			}},
+		{rule: "drop from=server reply-to=list_models count=1", action: "drop", expected: []string{analysis.RuleUnmatchedRequest},
+			clientSaw: func(r *client.Report) string {
+				if !slices.ContainsFunc(r.Unanswered, func(s string) bool { return strings.HasPrefix(s, "list_models ") }) {
+					return "list_models did not time out: " + strings.Join(r.Unanswered, ", ")
+				}
+				return ""
+			}},
+		{rule: "drop from=client type=ack nth=10", action: "drop", expected: []string{analysis.RuleUnackedSeq}},
+		{rule: "close=1011 from=server nth=40 count=1", action: "close", reaction: analysis.OutcomeOK,
+			clientSaw: func(r *client.Report) string {
+				if r.Reconnects == 0 {
+					return "no reconnect"
+				}
+				return ""
+			}},
+		{rule: "truncate from=server nth=40 count=1", action: "truncate", reaction: analysis.OutcomeOK,
+			clientSaw: func(r *client.Report) string {
+				if r.Reconnects == 0 {
+					return "no reconnect"
+				}
+				return ""
+			}},
+		{rule: "corrupt from=server type=list_models_response count=1", action: "corrupt", expected: []string{analysis.RuleInvalidJSON, analysis.RuleUnmatchedRequest}},
+		{rule: "inject=bogus.json from=server type=list_models_response count=1", action: "inject", expected: []string{analysis.RuleOrphanResponse},
+			clientSaw: func(r *client.Report) string {
+				if !slices.Contains(r.Orphans, "bogus-1") {
+					return "the injected reply was not an orphan to the client: " + strings.Join(r.Orphans, ", ")
+				}
+				return ""
+			}},
+		{rule: "delay=30ms from=server has=event_seq nth=20", action: "delay"},
+		{rule: "reorder=1 from=server type=stream_delta nth=10", action: "reorder"},
+		{rule: "stall=50ms from=server nth=40", action: "stall"},
+	} {
+		t.Run(tc.rule, func(t *testing.T) {
+			env := &sim.Server{Token: "tok", Seed: 5}
+			rec := faultRun(t, env, faultRules(t, dir, 1, tc.rule), checkCfg())
+			if d := os.Getenv("WSPROXY_KEEP_TRACES"); d != "" {
+				b, _ := os.ReadFile(rec.Path)
+				os.WriteFile(filepath.Join(d, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())+".jsonl"), b, 0o600)
+			}
+			faults, frames := traceFaults(t, rec.Path)
+			if len(faults) == 0 {
+				t.Fatal("no fault record in the trace")
+			}
+			for _, f := range faults {
+				fr := frames[f.Frame]
+				if f.Rule != tc.rule || f.Action != tc.action || fr == nil || fr.Kind != trace.KindFrame || fr.N != f.N+1 {
+					t.Errorf("fault record %+v names frame %+v", f, fr)
+				}
+			}
+			if tc.clientSaw != nil {
+				if msg := tc.clientSaw(rec.Report); msg != "" {
+					t.Errorf("client: %s\n%s", msg, rec.Report)
+				}
+			}
+			offline := analysis.CheckFiles([]string{rec.Path}, checkCfg())
+			for name, fs := range map[string][]analysis.Finding{"live": rec.Live, "offline": offline.Findings} {
+				seen := map[string]bool{}
+				for _, f := range fs {
+					if f.Severity != analysis.Expected {
+						t.Errorf("%s: not explained by the fault: %s", name, f)
+					}
+					seen[f.Rule] = true
+				}
+				for _, r := range tc.expected {
+					if !seen[r] {
+						t.Errorf("%s: no expected %s finding", name, r)
+					}
+				}
+			}
+			reps := offline.FaultReports
+			if len(reps) != len(faults) {
+				t.Errorf("%d fault reports for %d faults", len(reps), len(faults))
+			}
+			for _, r := range reps {
+				if tc.reaction != "" && r.Outcome != tc.reaction {
+					t.Errorf("reaction: %s", r)
+				}
+			}
+			t.Logf("%d faults; first reaction: %v", len(faults), reps[0])
+		})
+	}
+}
