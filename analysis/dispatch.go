@@ -57,8 +57,12 @@ func (e *Engine) frame(r *trace.Record, t int64, p pos) {
 		e.payload = r.Payload
 		e.message(s, r.From, t, p)
 		e.payload = nil
-		if e.inj != nil && r.From == trace.Client {
-			e.injClientMessage(s, &e.env, p)
+		if e.inj != nil {
+			if r.From == trace.Client {
+				e.injClientMessage(s, &e.env, p)
+			} else {
+				e.injServerMessage(s, &e.env, p)
+			}
 		}
 	case trace.OpBinary:
 		e.report(RuleBinaryFrame, Warning, &s.id, p, t, pos{}, "",

@@ -76,6 +76,10 @@ type injFault struct {
 	approvalID string // a duplicated control_request: its answers are counted
 	answers    int
 	done       bool
+	// After a close: the line of the first event on a socket of the
+	// session opened after the fault (0: none yet). Events the device had
+	// not sent when the socket closed are lost until then.
+	aftermathEnd int64
 }
 
 type injected struct {
@@ -87,7 +91,7 @@ type injected struct {
 	lines    map[lineKey]bool
 	withheld map[string]map[int64]bool // session key -> event_seqs not delivered in order
 	closedBy map[string]*injFault      // conn -> the close or truncate fault
-	reports  []FaultReport
+	closes   []*injFault               // close and truncate faults, in order
 }
 
 // maxFaults bounds the faults tracked per stream.
@@ -245,6 +249,7 @@ func (e *Engine) faultedFrame(r *trace.Record, t int64, p pos) bool {
 	case "close", "truncate":
 		withhold()
 		in.closedBy[r.Conn] = f
+		in.closes = append(in.closes, f)
 		f.wantReopen = true
 		f.rep.Want, f.rep.Outcome = "reconnect the "+f.channel+" socket and sync with recover_approvals", ""
 		in.open = append(in.open, f)
@@ -329,6 +334,19 @@ func (e *Engine) injOpened(s *socket) {
 	}
 }
 
+// injServerMessage ends the aftermath of injected closes: the first
+// event on a socket of the session opened after the fault.
+func (e *Engine) injServerMessage(s *socket, env *protocol.Envelope, p pos) {
+	if !env.HasEventSeq {
+		return
+	}
+	for _, c := range e.inj.closes {
+		if c.aftermathEnd == 0 && c.session == s.id.session && s.openP.file == c.p.file && s.openP.line > c.p.line {
+			c.aftermathEnd = p.line
+		}
+	}
+}
+
 // injClientMessage watches the client's messages for the reactions the
 // open faults await: a sync, an approval answer.
 func (e *Engine) injClientMessage(s *socket, env *protocol.Envelope, p pos) {
@@ -365,6 +383,17 @@ func (in *injected) explains(f *Finding, p pos, related pos) bool {
 	sk := sessKey(f.Session)
 	if in.sess[expKey{sk, f.Rule, f.Subject}] {
 		return true
+	}
+	if f.Rule == RuleEventSeqGap || f.Rule == RuleGapWithoutSync {
+		// Events lost to an injected close: the device had not sent them
+		// when the socket closed, and sync recovers state, not events.
+		for _, c := range in.closes {
+			// (A gap is declared once its reorder window is over: one just
+			// before the fault is declared after it, and counts too.)
+			if c.session == f.Session && c.p.file == p.file && (c.aftermathEnd == 0 || p.line <= c.aftermathEnd) {
+				return true
+			}
+		}
 	}
 	if f.Rule == RuleEventSeqGap {
 		a, b, ok := parseGap(f.Subject)

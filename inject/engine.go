@@ -1,6 +1,7 @@
 package inject
 
 import (
+	"bytes"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
@@ -41,6 +42,10 @@ type Engine struct {
 	faults   []atomic.Int64 // per rule
 	mu       sync.Mutex
 	ordinals map[string]int // connections opened per channel
+	// types, when every rule names a type (and none needs reply-to
+	// tracking), are those types: a message of another type matches no
+	// rule, and is not parsed (see mayMatchType).
+	types map[string]bool
 }
 
 // New checks rules and reads their inject files (each must hold one JSON
@@ -76,6 +81,16 @@ func New(rules []*Rule, o Options) (*Engine, error) {
 			}
 		}
 		e.inject[i] = b
+	}
+	for _, r := range rules {
+		if r.Type == "" || r.ReplyTo != "" {
+			e.types = nil
+			break
+		}
+		if e.types == nil {
+			e.types = map[string]bool{}
+		}
+		e.types[r.Type] = true
 	}
 	return e, nil
 }
@@ -184,6 +199,9 @@ type Verdict struct {
 func (c *Conn) Decide(from trace.Side, rec *trace.Record, now time.Time) Verdict {
 	var v Verdict
 	if rec.Kind != trace.KindFrame || (rec.Op != trace.OpText && rec.Op != trace.OpBinary) {
+		return v
+	}
+	if e := c.e; e.types != nil && !e.mayMatchType(rec.Payload) {
 		return v
 	}
 	d := 0
@@ -308,3 +326,20 @@ func (v Verdict) Describe() string {
 }
 
 func jsonValid(b []byte) bool { return jsonscan.Valid(b) }
+
+// mayMatchType reports whether a message may have one of the rules'
+// types. Protocol messages start with their type ({"type":"...), which is
+// then read directly (a message that repeats "type" later is taken by its
+// first); anything else may match, and is parsed.
+func (e *Engine) mayMatchType(p []byte) bool {
+	const prefix = `{"type":"`
+	if !bytes.HasPrefix(p, []byte(prefix)) {
+		return true
+	}
+	rest := p[len(prefix):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
+		return true
+	}
+	return e.types[string(rest[:end])]
+}

@@ -54,7 +54,7 @@ func (r *relay) runFaults(fc *inject.Conn) {
 			return
 		}
 	}
-	buf := make([]byte, 32<<10)
+	buf := make([]byte, maxReadBuf)
 	for {
 		n, err := r.src.Read(buf)
 		if n > 0 && !f.chunk(buf[:n]) {
@@ -147,6 +147,9 @@ func (f *faultRelay) settle(limit int64) bool {
 	i := 0
 	var stop func() // what ends the connection after the write
 	sawClose := false
+	// While every frame so far passes untouched, the output is a prefix of
+	// pend: it is written from there, not copied.
+	direct := true
 	for ; i < len(spans) && stop == nil; i++ {
 		sp := spans[i]
 		if sp.End > offset || sp.Rec == nil {
@@ -155,17 +158,35 @@ func (f *faultRelay) settle(limit int64) bool {
 		b := f.pend[sp.Start-f.pendBase : sp.End-f.pendBase]
 		settled = sp.End
 		rec := sp.Rec
-		v := f.verdicts[rec]
-		f.seen[rec]++
-		first, last := f.seen[rec] == 1, f.seen[rec] == rec.Frames()
-		if last {
-			delete(f.seen, rec)
+		var v inject.Verdict
+		if len(f.verdicts) > 0 {
+			v = f.verdicts[rec]
+		}
+		first, last := true, true
+		if rec.Frames() > 1 {
+			f.seen[rec]++
+			first, last = f.seen[rec] == 1, f.seen[rec] == rec.Frames()
+			if last {
+				delete(f.seen, rec)
+			}
+		}
+		if last && v.Matched != 0 {
 			delete(f.verdicts, rec)
 		}
 		if rec.Op == trace.OpClose {
-			f.releaseAll() // a reorder hold goes before the close frame
 			sawClose = true
+			if len(f.held) > 0 {
+				f.undirect(&direct, sp.Start)
+				f.releaseAll() // a reorder hold goes before the close frame
+			}
 		}
+		if v.Rule == nil && (v.Matched == 0 || len(f.held) == 0) {
+			if !direct {
+				f.out = append(f.out, b...)
+			}
+			continue
+		}
+		f.undirect(&direct, sp.Start)
 		if v.Rule == nil {
 			f.out = append(f.out, b...)
 			if last {
@@ -216,12 +237,18 @@ func (f *faultRelay) settle(limit int64) bool {
 		}
 	}
 	f.tap.Take(i)
+	var err bool
+	if direct {
+		err = !f.write(f.pend[:settled-f.pendBase])
+	} else {
+		err = !f.flush()
+	}
 	if n := int(settled - f.pendBase); n > 0 {
 		m := copy(f.pend, f.pend[n:])
 		f.pend = f.pend[:m]
 		f.pendBase = settled
 	}
-	if !f.flush() {
+	if err {
 		return false
 	}
 	if sawClose && !f.closeNoted {
@@ -234,6 +261,15 @@ func (f *faultRelay) settle(limit int64) bool {
 		return false
 	}
 	return true
+}
+
+// undirect ends writing from pend: the output so far, pend up to off, is
+// copied to out.
+func (f *faultRelay) undirect(direct *bool, off int64) {
+	if *direct {
+		*direct = false
+		f.out = append(f.out[:0], f.pend[:off-f.pendBase]...)
+	}
 }
 
 // countMatched counts a delivered message against the reorder holds
