@@ -102,7 +102,9 @@ func newInjected() *injected {
 		lines: map[lineKey]bool{}, withheld: map[string]map[int64]bool{}, closedBy: map[string]*injFault{}}
 }
 
-func sessKey(s protocol.Session) string { return s.ConnectionID + "\x00" + s.AgentID + "\x00" + s.ConversationID }
+func sessKey(s protocol.Session) string {
+	return s.ConnectionID + "\x00" + s.AgentID + "\x00" + s.ConversationID
+}
 
 // noteFault handles a fault record: the frame it names, the next record,
 // will be checked as its receiver got it.
@@ -395,18 +397,28 @@ func (in *injected) explains(f *Finding, p pos, related pos) bool {
 			}
 		}
 	}
-	if f.Rule == RuleEventSeqGap {
+	if f.Rule == RuleEventSeqGap || f.Rule == RuleGapWithoutSync {
 		a, b, ok := parseGap(f.Subject)
 		w := in.withheld[sk]
 		if !ok || w == nil || b-a > 1<<16 {
 			return false
 		}
-		for n := a; n <= b; n++ {
-			if !w[n] {
-				return false
-			}
+		// The injected part of a gap is the fault's; what is left at
+		// either end is real, and reported as such.
+		lo, hi := a, b
+		for lo <= hi && w[lo] {
+			lo++
 		}
-		return true
+		for hi >= lo && w[hi] {
+			hi--
+		}
+		if lo > hi {
+			return true
+		}
+		if lo != a || hi != b {
+			f.Subject = gapName(lo, hi)
+			f.Message += fmt.Sprintf(" (of which %s is real; the rest was withheld by injected faults)", f.Subject)
+		}
 	}
 	return false
 }

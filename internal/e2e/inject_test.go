@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,8 +11,10 @@ import (
 
 	"github.com/lettadev/wsproxy/analysis"
 	"github.com/lettadev/wsproxy/client"
+	"github.com/lettadev/wsproxy/faults"
 	"github.com/lettadev/wsproxy/inject"
 	"github.com/lettadev/wsproxy/internal/testenv"
+	"github.com/lettadev/wsproxy/protocol"
 	"github.com/lettadev/wsproxy/proxy"
 	"github.com/lettadev/wsproxy/recorder"
 	"github.com/lettadev/wsproxy/sim"
@@ -192,4 +195,105 @@ func TestInjectedFaultsEachAction(t *testing.T) {
 			t.Logf("%d faults; first reaction: %v", len(faults), reps[0])
 		})
 	}
+}
+
+// faultSites lists, sorted, where a run's faults hit: connection, direction,
+// action and the affected message (type, event_seq, seq; request ids are
+// random per run, so they are left out).
+func faultSites(t *testing.T, path string) []string {
+	faults, frames := traceFaults(t, path)
+	var out []string
+	for _, f := range faults {
+		fr := frames[f.Frame]
+		env, _ := protocolParse(fr.Payload)
+		out = append(out, strings.Join([]string{f.Conn, string(f.From), f.Action, env}, " "))
+	}
+	// The two directions of a connection interleave in the trace as they
+	// happen; the faults of each are in order.
+	slices.Sort(out)
+	return out
+}
+
+// TestSameSeedSameFaultsThroughTheProxy: two runs with the same seed
+// inject the same faults at the same messages; another seed differs.
+func TestSameSeedSameFaultsThroughTheProxy(t *testing.T) {
+	rules := []string{"drop from=server has=event_seq p=0.03", "duplicate from=server has=idempotency_key p=0.03", "drop from=client type=ack p=0.05"}
+	run := func(seed uint64) []string {
+		env := &sim.Server{Token: "tok", Seed: 5}
+		rec := faultRun(t, env, faultRules(t, "", seed, rules...), checkCfg())
+		return faultSites(t, rec.Path)
+	}
+	a, b := run(3), run(3)
+	if len(a) < 3 {
+		t.Fatalf("only %d faults: %q", len(a), a)
+	}
+	if strings.Join(a, "\n") != strings.Join(b, "\n") {
+		t.Fatalf("same seed, different faults:\n%s\n--\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
+	}
+	if c := run(4); strings.Join(a, "\n") == strings.Join(c, "\n") {
+		t.Fatalf("seeds 3 and 4 gave the same faults: %q", c)
+	}
+}
+
+// TestCheckerSeparatesInjectedFromRealFaults runs the simulator with its
+// own (real, from the checker's view) faults and the proxy with injected
+// ones: the findings not marked expected are exactly the simulator's
+// ground truth (no real fault hidden), and the injected faults' findings
+// are all expected (none reported as an error).
+func TestCheckerSeparatesInjectedFromRealFaults(t *testing.T) {
+	env := &sim.Server{Token: "tok", Seed: 42, Inject: sim.Faults{
+		GapEvery: 35, GapSize: 3,
+		DuplicateEvery: 40,
+		OrphanEvery:    25,
+	}}
+	eng := faultRules(t, "", 9,
+		"drop from=server has=event_seq p=0.02",
+		"duplicate from=server has=idempotency_key p=0.03",
+		"drop from=client type=ack p=0.03",
+		"drop from=server reply-to=list_models count=1")
+	cfg := checkCfg()
+	rec := faultRun(t, env, eng, cfg)
+	injected := 0
+	for _, st := range eng.Stats() {
+		injected += int(st.Faults)
+		if st.Faults == 0 {
+			t.Errorf("rule %q injected nothing: the test would prove nothing for it", st.Rule.Text)
+		}
+	}
+	offline := analysis.CheckFiles([]string{rec.Path}, cfg)
+	for name, fs := range map[string][]analysis.Finding{"live": rec.Live, "offline": offline.Findings} {
+		var real []analysis.Finding
+		expected := 0
+		for _, f := range fs {
+			if f.Severity == analysis.Expected {
+				expected++
+			} else {
+				real = append(real, f)
+			}
+		}
+		if expected == 0 {
+			t.Errorf("%s: no finding marked expected for %d injected faults", name, injected)
+		}
+		compare(t, name, faultsExpected(rec), real)
+	}
+	t.Logf("%d injected faults, %d expected findings, %d fault reports", injected, offline.Expected, len(offline.FaultReports))
+}
+
+func faultsExpected(rec testenv.Recording) []faults.Fault {
+	return faults.Expected(append(append([]faults.Fault(nil), rec.SimFaults...), rec.Report.Faults...))
+}
+
+func protocolParse(p []byte) (string, error) {
+	env, err := protocol.Parse(p)
+	if err != nil {
+		return "", err
+	}
+	s := env.TypeString()
+	if env.HasEventSeq {
+		s += fmt.Sprintf(" event_seq=%d", env.EventSeq)
+	}
+	if env.HasSeq {
+		s += fmt.Sprintf(" seq=%d", env.Seq)
+	}
+	return s, nil
 }
