@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -484,4 +485,23 @@ func describe(r *trace.Record, env *protocol.Envelope, parsed bool) string {
 		fmt.Fprintf(&b, " request_id %s", env.RequestID)
 	}
 	return b.String()
+}
+
+// writeFaultReports adds to the text output, for traces with injected
+// faults, how many findings they explain and the client's reactions.
+func writeFaultReports(w io.Writer, r *Report) {
+	if len(r.FaultReports) == 0 {
+		return
+	}
+	by := map[string]int{}
+	for _, f := range r.FaultReports {
+		by[f.Outcome]++
+	}
+	fmt.Fprintf(w, "%d injected fault(s): %d finding(s) expected; client reactions: %d ok, %d failed, %d not visible on the wire\n",
+		len(r.FaultReports), r.Expected, by[OutcomeOK], by[OutcomeFailed], by[OutcomeUnobservable])
+	for _, f := range r.FaultReports {
+		if f.Outcome == OutcomeFailed {
+			fmt.Fprintf(w, "  %s\n", f)
+		}
+	}
 }
