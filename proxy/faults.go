@@ -26,6 +26,7 @@ type faultRelay struct {
 	fc *inject.Conn
 
 	pend     []byte // stream bytes from pendBase on, not yet forwarded or dropped
+	hold     []byte // the relay's own buffer for held bytes (pend may alias the read buffer)
 	pendBase int64
 	raw      bool // the stream broke its framing: forward the rest as it comes
 
@@ -76,12 +77,16 @@ func (f *faultRelay) chunk(b []byte) bool {
 		f.feed(b)
 		return f.write(b)
 	}
-	f.pend = append(f.pend, b...)
+	if len(f.pend) == 0 {
+		f.pend = b // no copy: what stays held is copied out by settle
+	} else {
+		f.pend = append(f.pend, b...)
+	}
 	f.batch = f.tap.Feed(f.batch[:0], now, b)
 	out := f.emitBuf[:0]
-	for _, rec := range f.batch {
+	faulted := false
+	for i, rec := range f.batch {
 		if rec.Kind != trace.KindFrame {
-			out = append(out, rec)
 			continue
 		}
 		v := f.fc.Decide(f.from, rec, now)
@@ -89,13 +94,23 @@ func (f *faultRelay) chunk(b []byte) bool {
 			f.verdicts[rec] = v
 		}
 		if v.Rule != nil {
+			if !faulted {
+				faulted = true
+				out = append(out, f.batch[:i]...)
+			}
 			out = append(out, f.faultRecord(now, v)) // right before its frame
 		}
-		out = append(out, rec)
+		if faulted {
+			out = append(out, rec)
+		}
 	}
-	f.c.p.emit(out...)
-	clear(out)
-	f.emitBuf = out[:0]
+	if faulted {
+		f.c.p.emit(out...)
+		clear(out)
+		f.emitBuf = out[:0]
+	} else {
+		f.c.p.emit(f.batch...)
+	}
 	clear(f.batch)
 	if f.tap.Stop() >= 0 {
 		f.settle(f.tap.Stop())
@@ -243,11 +258,15 @@ func (f *faultRelay) settle(limit int64) bool {
 	} else {
 		err = !f.flush()
 	}
-	if n := int(settled - f.pendBase); n > 0 {
-		m := copy(f.pend, f.pend[n:])
-		f.pend = f.pend[:m]
-		f.pendBase = settled
+	// What stays held moves to the front of the relay's own buffer (pend
+	// may be the read buffer, see chunk).
+	if rest := f.pend[settled-f.pendBase:]; len(rest) == 0 {
+		f.pend = f.hold[:0]
+	} else {
+		f.hold = append(f.hold[:0], rest...) // a memmove when pend is hold
+		f.pend = f.hold
 	}
+	f.pendBase = settled
 	if err {
 		return false
 	}

@@ -75,9 +75,27 @@ func TestFaultActionsOnTheWire(t *testing.T) {
 		{"close=4000 type=c", cat(f1, f2a, ping, f2b, srv(wsframe.Header{Fin: true, Opcode: wsframe.OpClose}, string(wsframe.ClosePayload(4000, "injected fault: close=4000 type=c")))), "close", `{"type":"c","event_seq":3}`, false},
 		{"truncate type=c", cat(f1, f2a, ping, f2b), "truncate", `{"type":"c","event_seq":3}`, false},
 	}
-	for _, tc := range cases {
-		t.Run(tc.rule, func(t *testing.T) {
-			up := newRawServer(t, "", serverScript)
+	for _, chunk := range []int{0, 1, 7} {
+		for _, tc := range cases {
+			name := fmt.Sprintf("%s/chunk=%d", tc.rule, chunk)
+			t.Run(name, func(t *testing.T) {
+				testFaultAction(t, tc.rule, tc.want, tc.action, tc.frame, tc.serverGets, chunk, dir, serverScript, clientScript)
+			})
+		}
+	}
+}
+
+func testFaultAction(t *testing.T, rule string, want []byte, action, frameText string, serverGets bool, chunk int, dir string, serverScript, clientScript []byte) {
+	tc := struct {
+		rule       string
+		want       []byte
+		action     string
+		frame      string
+		serverGets bool
+	}{rule, want, action, frameText, serverGets}
+	{
+		{
+			up := newRawServer(t, "", serverScript, chunk)
 			opts := Options{CloseGrace: 100 * time.Millisecond}
 			if tc.rule != "" {
 				opts.Faults = faultEngine(t, dir, tc.rule)
@@ -124,7 +142,7 @@ func TestFaultActionsOnTheWire(t *testing.T) {
 					t.Errorf("close record %+v, want by proxy for the injected fault", last)
 				}
 			}
-		})
+		}
 	}
 }
 
