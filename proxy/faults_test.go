@@ -56,13 +56,7 @@ func TestFaultActionsOnTheWire(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := func(p string) []byte { return srv(wsframe.Header{Fin: true, Opcode: wsframe.OpText}, p) }
-	cases := []struct {
-		rule       string
-		want       []byte // what the client gets
-		action     string
-		frame      string // the affected frame's payload ("" for none)
-		serverGets bool   // the client's close reaches the server
-	}{
+	cases := []faultCase{
 		{"", serverScript, "", "", true},
 		{"drop has=event_seq nth=2", cat(f1, ping, f3, f4, cl), "drop", `{"type":"b","event_seq":2}`, true},
 		{"duplicate type=c", cat(f1, f2a, ping, f2b, f3, f3, f4, cl), "duplicate", `{"type":"c","event_seq":3}`, true},
@@ -78,70 +72,67 @@ func TestFaultActionsOnTheWire(t *testing.T) {
 	for _, chunk := range []int{0, 1, 7} {
 		for _, tc := range cases {
 			name := fmt.Sprintf("%s/chunk=%d", tc.rule, chunk)
-			t.Run(name, func(t *testing.T) {
-				testFaultAction(t, tc.rule, tc.want, tc.action, tc.frame, tc.serverGets, chunk, dir, serverScript, clientScript)
-			})
+			t.Run(name, func(t *testing.T) { testFaultAction(t, tc, chunk, dir, serverScript, clientScript) })
 		}
 	}
 }
 
-func testFaultAction(t *testing.T, rule string, want []byte, action, frameText string, serverGets bool, chunk int, dir string, serverScript, clientScript []byte) {
-	tc := struct {
-		rule       string
-		want       []byte
-		action     string
-		frame      string
-		serverGets bool
-	}{rule, want, action, frameText, serverGets}
-	{
-		{
-			up := newRawServer(t, "", serverScript, chunk)
-			opts := Options{CloseGrace: 100 * time.Millisecond}
-			if tc.rule != "" {
-				opts.Faults = faultEngine(t, dir, tc.rule)
-			}
-			_, px, col := startProxy(t, up.url(), opts)
-			script := clientScript
-			if !tc.serverGets {
-				script = nil // the server must see the proxy's close, not the client's
-			}
-			_, got := rawClient(t, px.Listener.Addr().String(), "/v1/environments/e1/status/ws?channel=control", script, "")
-			if !bytes.Equal(got, tc.want) {
-				t.Errorf("client got  %q\nwant %q", got, tc.want)
-			}
-			recv := <-up.received
-			if tc.serverGets && !bytes.Equal(recv, clientScript) {
-				t.Errorf("server got %x, want %x", recv, clientScript)
-			}
-			if tc.action == "close" {
-				if msgs := decode(t, recv, wsframe.Client); len(msgs) != 1 || !strings.Contains(msgs[0], "4000") {
-					t.Errorf("server got %q, want a close 4000", msgs)
-				}
-			}
-			recs := col.waitFor(t, "close record", hasKind(trace.KindClose, "c1"))
-			var faults []*trace.Record
-			for i, r := range recs {
-				if r.Kind != trace.KindFault {
-					continue
-				}
-				faults = append(faults, r)
-				prev := recs[i+1]
-				if r.Frame != prev.N || prev.Kind != trace.KindFrame {
-					t.Errorf("fault record n=%d names frame %d, but the record after it is %s n=%d", r.N, r.Frame, prev.Kind, prev.N)
-				}
-				if string(prev.Payload) != tc.frame || r.Action != tc.action || r.Rule != tc.rule || r.From != trace.Server {
-					t.Errorf("fault %s %q from %s on %q, want %s %q on %q", r.Action, r.Rule, r.From, prev.Payload, tc.action, tc.rule, tc.frame)
-				}
-			}
-			if (tc.action == "") != (len(faults) == 0) || len(faults) > 1 {
-				t.Errorf("%d fault records, want %d", len(faults), map[bool]int{true: 0, false: 1}[tc.action == ""])
-			}
-			if tc.action == "close" || tc.action == "truncate" {
-				last := recs[len(recs)-1]
-				if last.Kind != trace.KindClose || last.By != trace.Proxy || !strings.Contains(last.Reason, "injected fault") {
-					t.Errorf("close record %+v, want by proxy for the injected fault", last)
-				}
-			}
+type faultCase struct {
+	rule       string
+	want       []byte // what the client gets
+	action     string
+	frame      string // the affected frame's payload ("" for none)
+	serverGets bool   // the client's close reaches the server
+}
+
+// testFaultAction runs one case with the server's stream written in
+// chunks of chunk bytes (0: at once).
+func testFaultAction(t *testing.T, tc faultCase, chunk int, dir string, serverScript, clientScript []byte) {
+	up := newRawServer(t, "", serverScript, chunk)
+	opts := Options{CloseGrace: 100 * time.Millisecond}
+	if tc.rule != "" {
+		opts.Faults = faultEngine(t, dir, tc.rule)
+	}
+	_, px, col := startProxy(t, up.url(), opts)
+	script := clientScript
+	if !tc.serverGets {
+		script = nil // the server must see the proxy's close, not the client's
+	}
+	_, got := rawClient(t, px.Listener.Addr().String(), "/v1/environments/e1/status/ws?channel=control", script, "")
+	if !bytes.Equal(got, tc.want) {
+		t.Errorf("client got  %q\nwant %q", got, tc.want)
+	}
+	recv := <-up.received
+	if tc.serverGets && !bytes.Equal(recv, clientScript) {
+		t.Errorf("server got %x, want %x", recv, clientScript)
+	}
+	if tc.action == "close" {
+		if msgs := decode(t, recv, wsframe.Client); len(msgs) != 1 || !strings.Contains(msgs[0], "4000") {
+			t.Errorf("server got %q, want a close 4000", msgs)
+		}
+	}
+	recs := col.waitFor(t, "close record", hasKind(trace.KindClose, "c1"))
+	var faults []*trace.Record
+	for i, r := range recs {
+		if r.Kind != trace.KindFault {
+			continue
+		}
+		faults = append(faults, r)
+		prev := recs[i+1]
+		if r.Frame != prev.N || prev.Kind != trace.KindFrame {
+			t.Errorf("fault record n=%d names frame %d, but the record after it is %s n=%d", r.N, r.Frame, prev.Kind, prev.N)
+		}
+		if string(prev.Payload) != tc.frame || r.Action != tc.action || r.Rule != tc.rule || r.From != trace.Server {
+			t.Errorf("fault %s %q from %s on %q, want %s %q on %q", r.Action, r.Rule, r.From, prev.Payload, tc.action, tc.rule, tc.frame)
+		}
+	}
+	if (tc.action == "") != (len(faults) == 0) || len(faults) > 1 {
+		t.Errorf("%d fault records, want %d", len(faults), map[bool]int{true: 0, false: 1}[tc.action == ""])
+	}
+	if tc.action == "close" || tc.action == "truncate" {
+		last := recs[len(recs)-1]
+		if last.Kind != trace.KindClose || last.By != trace.Proxy || !strings.Contains(last.Reason, "injected fault") {
+			t.Errorf("close record %+v, want by proxy for the injected fault", last)
 		}
 	}
 }
