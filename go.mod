@@ -7,4 +7,12 @@ require (
 	github.com/klauspost/compress v1.20.4
 )
 
-require go.uber.org/goleak v1.3.0
+require (
+	github.com/gopacket/gopacket v1.7.7
+	go.uber.org/goleak v1.3.0
+)
+
+require (
+	golang.org/x/net v0.55.0 // indirect
+	golang.org/x/sys v0.45.0 // indirect
+)

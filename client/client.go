@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -86,8 +87,12 @@ type Client struct {
 	KeepLog bool
 	// Logf, when set, receives one line per notable event.
 	Logf func(format string, args ...any)
-	// HTTPClient fetches the environments list (default: a private one).
+	// HTTPClient fetches the environments list (default: a private one
+	// using TLS).
 	HTTPClient *http.Client
+	// TLS configures https:// and wss:// connections (default: the
+	// system roots).
+	TLS *tls.Config
 }
 
 func (c *Client) pingInterval() time.Duration {
@@ -345,6 +350,7 @@ func (r *run) dialer() *websocket.Dialer {
 	return &websocket.Dialer{
 		HandshakeTimeout:  r.c.dialTimeout(),
 		EnableCompression: r.c.Compression,
+		TLSClientConfig:   r.c.TLS,
 	}
 }
 
@@ -380,7 +386,7 @@ func newRun(ctx context.Context, c *Client, script *Script) (*run, error) {
 	}
 	hc := c.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		hc = &http.Client{Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: c.TLS}}
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	r := &run{

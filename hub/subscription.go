@@ -71,6 +71,7 @@ type Subscription struct {
 	losses      map[lossKey]int64
 	lossOrder   []lossKey
 	stats       Stats
+	sleeping    bool // the goroutine waits for a kick
 	kick        chan struct{}
 	done        chan struct{}
 	stopOnce    sync.Once
@@ -131,9 +132,12 @@ func (s *Subscription) enqueue(recs []*trace.Record, size int64, now time.Time) 
 		s.q = append(s.q, entry{r: r, size: int64(len(r.Payload)) + recordOverhead})
 	}
 	s.bytes += size
-	select {
-	case s.kick <- struct{}{}:
-	default:
+	if s.sleeping {
+		s.sleeping = false
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -208,6 +212,7 @@ func (s *Subscription) run() {
 		batch := s.q
 		s.q, s.spare = s.spare[:0], nil
 		closing := s.closing
+		s.sleeping = len(batch) == 0 && !closing
 		s.mu.Unlock()
 
 		if len(batch) == 0 {

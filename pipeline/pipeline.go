@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -55,6 +56,11 @@ type Config struct {
 	// Console, if set, gets a line per connection opened and closed and per
 	// error (proxy.Console), as a subscriber that may skip.
 	Console io.Writer
+	// ReturnMemory is for a process that is the pipeline's (wsproxy): it
+	// keeps the heap nearer its live size (the GC runs at 50% growth, not
+	// 100%) and gives memory back to the operating system soon after many
+	// connections closed, instead of holding the peak for minutes.
+	ReturnMemory bool
 	// Proxy holds the proxy's other options (KeepSecrets, MaxFrame,
 	// StallTimeout, UpstreamTLS, Logf, Now…); Upstream, Hub and Sink are
 	// set by the pipeline.
@@ -78,6 +84,8 @@ type Pipeline struct {
 
 	finishOnce sync.Once
 	finishErr  error
+	stopMemory chan struct{}
+	memoryDone chan struct{}
 }
 
 // Start listens, creates the trace, subscribes the recorder, checker and
@@ -162,7 +170,37 @@ func Start(cfg Config) (*Pipeline, error) {
 	p.srv = &http.Server{Handler: p.proxy, ReadHeaderTimeout: 10 * time.Second,
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}
 	go func() { p.served <- p.srv.Serve(ln) }()
+	if cfg.ReturnMemory {
+		debug.SetGCPercent(50)
+		p.stopMemory, p.memoryDone = make(chan struct{}), make(chan struct{})
+		go p.returnMemory()
+	}
 	return p, nil
+}
+
+// returnMemory gives freed memory back to the operating system when the
+// number of connections has fallen to half its peak (or to none): a proxy
+// that just served a thousand connections does not keep their memory.
+func (p *Pipeline) returnMemory() {
+	defer close(p.memoryDone)
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	peak := 0
+	for {
+		select {
+		case <-p.stopMemory:
+			return
+		case <-t.C:
+		}
+		n := p.proxy.ActiveConns()
+		switch {
+		case n > peak:
+			peak = n
+		case peak >= 16 && n <= peak/2:
+			debug.FreeOSMemory()
+			peak = n
+		}
+	}
 }
 
 // recordSink writes each record to the trace, then to the checker with
@@ -274,6 +312,10 @@ func (p *Pipeline) Abort(grace time.Duration) error {
 // once; a second caller waits for the first.
 func (p *Pipeline) finish() error {
 	p.finishOnce.Do(func() {
+		if p.stopMemory != nil {
+			close(p.stopMemory)
+			<-p.memoryDone
+		}
 		p.hub.Close()
 		if p.rot != nil {
 			p.finishErr = p.rot.Close()

@@ -88,3 +88,12 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// Skipped says that the console fell behind and did not show records
+// first to last (they are in the trace); it implements hub.Skipper. The
+// frame counts of the connections concerned are then low.
+func (c *Console) Skipped(first, last int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fmt.Fprintf(c.w, "%s      (console fell behind: records %d-%d not shown here; they are in the trace)\n", time.Now().Local().Format("15:04:05.000"), first, last)
+}

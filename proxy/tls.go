@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
@@ -87,4 +88,18 @@ func UpstreamTLSConfig(caFile string, insecure bool) (*tls.Config, error) {
 		cfg.RootCAs = pool
 	}
 	return cfg, nil
+}
+
+// WriteCertPEM writes cert's leaf certificate (not its key) to path as
+// PEM, for clients to trust (their -ca FILE). A certificate is public: the
+// file is mode 0644.
+func WriteCertPEM(path string, cert tls.Certificate) error {
+	if len(cert.Certificate) == 0 {
+		return fmt.Errorf("certificate file %s: no certificate", path)
+	}
+	b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("certificate file: %w", err)
+	}
+	return nil
 }

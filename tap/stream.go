@@ -219,6 +219,9 @@ func (s *Stream) frameRecord(t time.Time, m *wsframe.Message) *trace.Record {
 		}
 	}
 	rec.Payload = s.copyPayload(payload)
+	// Decided once here, so that neither the recorder nor the checker
+	// validates the JSON again.
+	rec.Form = trace.FormOf(op, rec.Payload)
 	if m.Opcode == wsframe.OpClose {
 		if m.HasCloseCode {
 			rec.Code, rec.Reason = int(m.CloseCode), m.CloseReason

@@ -1,11 +1,8 @@
 // Command replay serves the sessions of a wsproxy trace back to clients
 // as if it were the real status WebSocket, or (with -drive) plays the
 // recorded client against a live server, and reports how the live peer
-// diverged from the recording.
-//
-//	replay [-listen 127.0.0.1:8766] [-mode reactive|timed|fast] [-speed 1.0]
-//	       [-session KEY|-conn ID] [-once|-all] [-strict] [-report FILE] TRACE
-//	replay -drive ws://HOST:PORT [-strict] [-report FILE] TRACE
+// diverged from the recording. It is the same command as "wsproxy
+// replay" (package internal/replaycli); run "replay -h" for its flags.
 //
 // Exit status: 0, or 1 with -strict when the live peer diverged, or 2 when
 // the replay could not run.
@@ -13,19 +10,12 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
-	"log"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"github.com/lettadev/wsproxy/replay"
+	"github.com/lettadev/wsproxy/internal/replaycli"
 )
 
 func main() {
@@ -37,154 +27,5 @@ func main() {
 
 // run is the command; onListen, if set, gets the address served on.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, onListen func(addr string)) int {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		listen  = fs.String("listen", "127.0.0.1:8766", "address to serve on")
-		mode    = fs.String("mode", "reactive", "pacing of replayed frames: reactive, timed or fast")
-		speed   = fs.Float64("speed", 1, "timed mode: scale of the recorded gaps (2 = twice as fast)")
-		session = fs.String("session", "", "replay only this session: a number, connectionId/agentId/conversationId, or a connectionId")
-		conn    = fs.String("conn", "", "replay only the session holding this recorded connection (a trace \"conn\" id)")
-		once    = fs.Bool("once", false, "exit after the first session")
-		all     = fs.Bool("all", false, "exit after serving every selected session once (default: serve them again until interrupted)")
-		strict  = fs.Bool("strict", false, "exit 1 on any divergence")
-		report  = fs.String("report", "", "write a JSON report of matched, unexpected and missing frames to `FILE`")
-		timeout = fs.Duration("timeout", 10*time.Second, "how long to wait for a frame, socket or write of the live peer")
-		linger  = fs.Duration("linger", 2*time.Second, "how long to keep a socket open after the recording is over (negative: until the peer closes)")
-		drive   = fs.String("drive", "", "play the recorded client against the live server at `URL` (ws://HOST:PORT) instead of serving")
-		types   = fs.Bool("types-only", false, "drive: compare the server's frames by type only, not contents")
-		acks    = fs.Bool("require-acks", false, "serve: a frame with a seq the client never acks is a divergence")
-		list    = fs.Bool("list", false, "list the trace's sessions and exit")
-		quiet   = fs.Bool("q", false, "log only divergences and the summary")
-	)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: replay [flags] TRACE\n       replay -drive ws://HOST:PORT [flags] TRACE\n\n"+
-			"A replay server ignores auth. -drive sends $LETTA_API_KEY, if set, as a bearer token.\n\nflags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return 2
-	}
-	path := fs.Arg(0)
-	m, err := replay.ParseMode(*mode)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 2
-	}
-	if *speed <= 0 {
-		fmt.Fprintln(stderr, "replay: -speed must be positive")
-		return 2
-	}
-	if *once && *all {
-		fmt.Fprintln(stderr, "replay: -once and -all exclude each other")
-		return 2
-	}
-	if *list {
-		return listSessions(path, stdout, stderr)
-	}
-	logger := log.New(stderr, "", log.Ltime|log.Lmicroseconds)
-	opts := replay.Options{
-		Mode: m, Speed: *speed, Session: *session, Conn: *conn, Timeout: *timeout, Linger: *linger,
-		Repeat: !*once && !*all, TypesOnly: *types, RequireAcks: *acks, Logf: logger.Printf,
-	}
-	if *linger == 0 {
-		opts.Linger = time.Nanosecond
-	}
-	if *once {
-		opts.MaxSessions = 1
-	}
-	if key := os.Getenv("LETTA_API_KEY"); key != "" && *drive != "" {
-		// A live relay wants a token; it is sent, never logged.
-		opts.Header = http.Header{"Authorization": {"Bearer " + key}}
-	}
-	if *quiet {
-		opts.Logf = nil
-		opts.OnDivergence = func(e replay.Entry) { logger.Printf("replay: divergence: %s", e) }
-	}
-
-	var rep *replay.Report
-	if *drive != "" {
-		rep, err = replay.Drive(ctx, *drive, path, opts)
-	} else {
-		rep, err = serve(ctx, *listen, path, opts, stderr, onListen)
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 2
-	}
-	fmt.Fprintln(stderr, rep)
-	if *report != "" {
-		if err := rep.WriteFile(*report); err != nil {
-			fmt.Fprintf(stderr, "replay: write report: %v\n", err)
-			return 2
-		}
-	}
-	if *strict && (!rep.OK() || len(rep.NotServed) > 0 && !opts.Repeat && opts.MaxSessions == 0) {
-		return 1
-	}
-	return 0
-}
-
-// serve runs a replay server until the sessions are done or ctx ends.
-func serve(ctx context.Context, listen, path string, opts replay.Options, stderr io.Writer, onListen func(string)) (*replay.Report, error) {
-	srv, err := replay.NewServer(path, opts)
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		srv.Close()
-		return nil, fmt.Errorf("replay: %w", err)
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	addr := ln.Addr().String()
-	fmt.Fprintf(stderr, "replay: serving %d session(s) of %s (%s) on ws://%s; environments at http://%s/v1/environments\n",
-		len(srv.Sessions()), path, opts.Mode, addr, addr)
-	if onListen != nil {
-		onListen(addr)
-	}
-	select {
-	case <-ctx.Done():
-	case <-srv.Done():
-	case err = <-served:
-	}
-	srv.Close()
-	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	hs.Shutdown(sctx)
-	cancel()
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return nil, fmt.Errorf("replay: %w", err)
-	}
-	return srv.Report(), nil
-}
-
-func listSessions(path string, stdout, stderr io.Writer) int {
-	x, err := replay.ReadIndex(path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 2
-	}
-	for _, w := range x.Warnings {
-		fmt.Fprintf(stderr, "warning: %s\n", w)
-	}
-	for _, s := range x.Sessions {
-		fmt.Fprintf(stdout, "%d\t%s\tlines %d-%d\t%d client / %d server frames\t", s.Number, s.Name(), s.FirstLine, s.LastLine, s.ClientFrames, s.ServerFrames)
-		for i, c := range s.Conns {
-			if i > 0 {
-				fmt.Fprint(stdout, " ")
-			}
-			fmt.Fprintf(stdout, "%s(%s)", c.Conn, c.Channel)
-		}
-		fmt.Fprintln(stdout)
-	}
-	return 0
+	return replaycli.Run(ctx, "replay", args, stdout, stderr, onListen)
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -11,14 +9,11 @@ import (
 
 	"github.com/lettadev/wsproxy/analysis"
 	"github.com/lettadev/wsproxy/client"
+	"github.com/lettadev/wsproxy/internal/cli"
 	"github.com/lettadev/wsproxy/pipeline"
 	"github.com/lettadev/wsproxy/proxy"
 	"github.com/lettadev/wsproxy/sim"
 )
-
-func init() {
-	register("demo", command{summary: "run the whole toolkit on the built-in simulator: sim, proxy, reference client, checks", run: runDemo})
-}
 
 const demoUsage = `usage: wsproxy demo [flags]
 
@@ -33,51 +28,53 @@ check and replay it.
   wsproxy demo -faults         the simulator and client misbehave on purpose;
                                the checker reports each injected fault
 
-Flags:
-`
+Exit status: 0 for a healthy session, 1 when the client or the checker
+found errors (without -faults), 2 on a usage error or when it cannot start.`
 
 func runDemo(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("wsproxy demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("out", "wsproxy-traces", "trace FILE or DIR (see wsproxy proxy -h)")
+	fs := cli.NewFlags("wsproxy demo", demoUsage, stdout, stderr)
+	out := fs.String("out", "wsproxy-traces", "trace FILE or DIR (see wsproxy help proxy)")
+	mkdir := fs.Bool("mkdir", false, "create -out's missing parent directories")
 	faulty := fs.Bool("faults", false, "turn on the simulator's and the client's fault knobs")
 	seed := fs.Int64("seed", 1, "seed of the simulator and the fault choices")
 	dialect := fs.String("dialect", "v2", "reply names: v2 (the real device) or reference (the published reference)")
 	single := fs.Bool("single", false, "one socket per session instead of control + stream")
-	quiet := fs.Bool("quiet", false, "do not print connections as they open and close")
+	level := fs.Verbosity("do not print connections as they open and close", "also print every frame, one line each")
 	scriptFile := fs.String("script", "", "run this client script (JSON, see traces/scripts/) instead of the default one")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), demoUsage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	pos, code, ok := fs.Parse(args)
+	if !ok {
+		return code
+	}
+	if len(pos) > 0 {
+		return fs.Usagef("unexpected argument %q", pos[0])
 	}
 	d, err := sim.ParseDialect(*dialect)
 	if err != nil {
-		fmt.Fprintln(stderr, "wsproxy demo:", err)
-		return 2
+		return fs.Usagef("%v", err)
+	}
+	plan, err := cli.PlanOut(*out, *mkdir, time.Now())
+	if err != nil {
+		return fs.Usagef("%v", err)
 	}
 	var script *client.Script
 	if *scriptFile != "" {
 		if script, err = client.LoadScript(*scriptFile); err != nil {
-			fmt.Fprintln(stderr, "wsproxy demo:", err)
-			return 2
+			return fs.Usagef("%v", err)
 		}
 	}
 	sig := signalContext(stderr)
 	defer sig.stop()
 	ctx := sig.ctx
-	return demo(ctx, demoConfig{out: *out, faults: *faulty, seed: *seed, dialect: d, single: *single, quiet: *quiet, script: script}, stdout, stderr)
+	return demo(ctx, demoConfig{out: plan, faults: *faulty, seed: *seed, dialect: d, single: *single, level: level, script: script}, stdout, stderr)
 }
 
 type demoConfig struct {
-	out     string
+	out     cli.OutPlan
 	faults  bool
 	seed    int64
 	dialect sim.Dialect
 	single  bool
-	quiet   bool
+	level   *cli.Level
 	script  *client.Script // nil: the default script
 }
 
@@ -92,13 +89,12 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) int {
 	simURL, err := env.Start("127.0.0.1:0")
 	if err != nil {
 		fmt.Fprintln(stderr, "wsproxy demo: simulator:", err)
-		return 1
+		return 2
 	}
 	defer env.Close()
 
 	// The recording proxy, with the checker live.
-	path, err := tracePath(cfg.out, time.Now())
-	if err != nil {
+	if err := cfg.out.Prepare(); err != nil {
 		fmt.Fprintln(stderr, "wsproxy demo:", err)
 		return 2
 	}
@@ -107,16 +103,17 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) int {
 	ccfg.OnFinding = func(f analysis.Finding) {
 		fmt.Fprintf(stdout, "  %-4s %s\n", f.Conn, f)
 	}
-	pcfg := pipeline.Config{Upstream: simURL, Path: path, Tool: "wsproxy", ToolVersion: version, Check: &ccfg,
+	pcfg := pipeline.Config{Upstream: simURL, Path: cfg.out.Path, Tool: "wsproxy", ToolVersion: version, Check: &ccfg,
 		Proxy: proxy.Options{Logf: func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }}}
-	if !cfg.quiet {
-		pcfg.Console = stdout
-	}
+	pcfg.Console = consoleOut(cfg.level, stdout)
 	pl, err := pipeline.Start(pcfg)
 	if err != nil {
+		cfg.out.Undo()
 		fmt.Fprintln(stderr, "wsproxy demo:", err)
-		return 1
+		return 2
 	}
+	stopFrames := printFrames(cfg.level, pl, stdout)
+	defer stopFrames()
 	checker := pl.Checker()
 	proxyURL := pl.URL()
 	fmt.Fprintf(stdout, "simulator  %s (connection %s, token %q)\n", simURL, env.ConnectionID(), demoToken)
@@ -159,7 +156,7 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) int {
 	printNext(stdout, pl.Files())
 	if closeErr != nil {
 		fmt.Fprintln(stderr, "wsproxy demo: trace:", closeErr)
-		return 1
+		return 2
 	}
 	if runErr != nil || report == nil || (!cfg.faults && (!report.OK() || checker.Errors() > 0)) {
 		return 1

@@ -4,31 +4,24 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/lettadev/wsproxy/analysis"
+	"github.com/lettadev/wsproxy/hub"
+	"github.com/lettadev/wsproxy/internal/cli"
 	"github.com/lettadev/wsproxy/pipeline"
 	"github.com/lettadev/wsproxy/proxy"
+	"github.com/lettadev/wsproxy/trace"
+	"github.com/lettadev/wsproxy/view"
 )
-
-func init() {
-	register("proxy", command{summary: "run the recording proxy (the default: `wsproxy -listen … -upstream …`)", run: runProxy})
-}
-
-// version is the tool version written into trace headers.
-const version = "0.1.0"
 
 const proxyUsage = `usage: wsproxy [proxy] [flags]
 
@@ -37,28 +30,43 @@ frame untouched, records both directions to a compressed JSONL trace, and
 prints connections and protocol findings as they happen.
 
 Point the client's base URL at the proxy instead of the upstream:
-  wsproxy -listen 127.0.0.1:8765 -upstream wss://api.letta.com -out traces/
+  wsproxy -listen 127.0.0.1:8765 -upstream wss://api.letta.com -out recordings/
   client → ws://127.0.0.1:8765/v1/environments/{connectionId}/status/ws?agentId=…&conversationId=…&channel=control
 
-Flags:
-`
+-out: a name ending in .jsonl or .jsonl.zst is the trace file; an existing
+directory, or any other name, is a directory that gets a new file named by
+the UTC start time. A missing parent directory is an error unless -mkdir.
+Nothing is created when startup fails (bad flags, port in use).
+
+The checker flags are the same as wsproxy check's. Findings go to stdout
+with the connections (-q: findings and the summary only; -v: every frame
+too); errors go to stderr. Exit status: 0 after a clean shutdown, 2 when it
+could not start or the trace could not be written.
+
+TLS: -tls-self-signed serves wss:// with a fresh certificate written to
+-tls-cert-out (PEM), for clients' -ca; -upstream-ca / -insecure-upstream
+for a wss:// upstream.`
 
 type proxyFlags struct {
-	listen, upstream, out, rotate, maxFrame          string
-	keepSecrets, allowRemote, noCheck, lossy         bool
-	stallTimeout, shutdownGrace                      time.Duration
-	tlsCert, tlsKey, upstreamCA                      string
-	selfSigned, insecureUpstream                     bool
-	ackTimeout, responseTimeout, heartbeat, syncWait time.Duration
-	faults                                           faultFlags
+	listen, upstream, out                           string
+	rotate, maxFrame                                int64
+	keepSecrets, allowRemote, noCheck, lossy, mkdir bool
+	stallTimeout, shutdownGrace                     time.Duration
+	tlsCert, tlsKey, upstreamCA, certOut            string
+	selfSigned, insecureUpstream                    bool
+	checker                                         analysis.Config
+	level                                           *cli.Level
+	plan                                            cli.OutPlan
+	faults                                          faultFlags
 }
 
-func (f *proxyFlags) register(fs *flag.FlagSet) {
+func (f *proxyFlags) register(fs *cli.Flags) {
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8765", "address to listen on (loopback unless -allow-remote), e.g. 127.0.0.1:8765")
-	fs.StringVar(&f.upstream, "upstream", "wss://api.letta.com", "the real server, e.g. wss://api.letta.com or ws://127.0.0.1:8766 (wsproxy sim)")
-	fs.StringVar(&f.out, "out", "wsproxy-traces", "trace FILE (ending in .jsonl, .jsonl.zst) or DIR for a new file named by the UTC start time, e.g. -out traces/ or -out run.jsonl.zst")
-	fs.StringVar(&f.rotate, "rotate", "", "start a new trace part past this compressed size, e.g. -rotate 100MB (default: never)")
-	fs.StringVar(&f.maxFrame, "max-frame", "16MiB", "close a connection with 1009 when a frame or message is bigger, e.g. -max-frame 1MiB")
+	fs.StringVar(&f.upstream, "upstream", "wss://api.letta.com", "the real server, scheme and host only, e.g. wss://api.letta.com or ws://127.0.0.1:8766 (wsproxy sim)")
+	fs.StringVar(&f.out, "out", "wsproxy-traces", "trace FILE (ending in .jsonl or .jsonl.zst) or DIR for a new file named by the UTC start time, e.g. -out recordings/ or -out run.jsonl.zst")
+	fs.BoolVar(&f.mkdir, "mkdir", false, "create -out's missing parent directories")
+	fs.Size(&f.rotate, "rotate", 0, "start a new trace part past this compressed size, e.g. -rotate 100MB (default 0: never)")
+	fs.Size(&f.maxFrame, "max-frame", 16<<20, "close a connection with 1009 when a frame or message is bigger, e.g. -max-frame 1MiB")
 	fs.BoolVar(&f.keepSecrets, "keep-secrets", false, "record tokens, Authorization headers and secret values instead of redacting them")
 	fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow a -listen address that is not loopback (prints a warning)")
 	fs.BoolVar(&f.noCheck, "no-check", false, "do not run the protocol checker live")
@@ -67,37 +75,46 @@ func (f *proxyFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 5*time.Second, "on Ctrl-C/SIGTERM, how long connections get to close before they are cut")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve wss:// with this PEM certificate (with -tls-key), e.g. -tls-cert cert.pem -tls-key key.pem")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key for -tls-cert")
-	fs.BoolVar(&f.selfSigned, "tls-self-signed", false, "serve wss:// with a fresh self-signed certificate for localhost (prints its fingerprint)")
+	fs.BoolVar(&f.selfSigned, "tls-self-signed", false, "serve wss:// with a fresh self-signed certificate for localhost, written to -tls-cert-out")
+	fs.StringVar(&f.certOut, "tls-cert-out", "wsproxy-cert.pem", "where -tls-self-signed writes its certificate (PEM), for clients' -ca FILE")
 	fs.StringVar(&f.upstreamCA, "upstream-ca", "", "also trust this PEM CA for a wss:// upstream, e.g. -upstream-ca corp-ca.pem")
 	fs.BoolVar(&f.insecureUpstream, "insecure-upstream", false, "do not verify the upstream's TLS certificate (explicit opt-in)")
-	fs.DurationVar(&f.ackTimeout, "ack-timeout", 10*time.Second, "checker: how long a client may take to ack a seq")
-	fs.DurationVar(&f.responseTimeout, "response-timeout", 30*time.Second, "checker: how long a reply may take")
-	fs.DurationVar(&f.heartbeat, "heartbeat", 30*time.Second, "checker: the client's expected ping interval")
-	fs.DurationVar(&f.syncWait, "sync-timeout", 10*time.Second, "checker: how long a client may take to sync after an event_seq gap")
-	f.faults.register(fs)
+	f.checker = analysis.DefaultConfig()
+	fs.CheckerFlags(&f.checker)
+	f.level = fs.Verbosity("print findings and the summary only, not connections", "also print every frame, one line each")
+	fs.After(func() error {
+		u, err := cli.ParseURL("-upstream", f.upstream, "ws", "wss", "http", "https")
+		if err != nil {
+			return err
+		}
+		if err := cli.NoPath("-upstream", u); err != nil {
+			return err
+		}
+		if f.plan, err = cli.PlanOut(f.out, f.mkdir, time.Now()); err != nil {
+			return err
+		}
+		if f.selfSigned && (f.tlsCert != "" || f.tlsKey != "") {
+			return fmt.Errorf("-tls-self-signed and -tls-cert exclude each other")
+		}
+		return nil
+	})
+	f.faults.register(fs.FlagSet)
 }
 
 func runProxy(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("wsproxy", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlags("wsproxy", proxyUsage, stdout, stderr)
 	var f proxyFlags
 	f.register(fs)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), proxyUsage)
-		fs.PrintDefaults()
-		fmt.Fprintln(fs.Output())
-		usage(fs.Output())
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+	pos, code, ok := fs.Parse(args)
+	if !ok {
+		if code == 0 {
+			fmt.Fprintln(stdout)
+			usage(stdout)
 		}
-		return 2
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "wsproxy: unexpected argument %q (commands go first: wsproxy %s -h)\n", fs.Arg(0), fs.Arg(0))
-		fs.Usage()
-		return 2
+	if len(pos) > 0 {
+		return fs.Usagef("unexpected argument %q (commands go first: wsproxy %s -h)", pos[0], pos[0])
 	}
 	sig := signalContext(stderr)
 	defer sig.stop()
@@ -160,18 +177,7 @@ func serveProxy(sig *signals, f proxyFlags, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wsproxy:", err)
 		return 2
 	}
-	maxFrame, err := parseSize(f.maxFrame)
-	if err != nil {
-		fmt.Fprintln(stderr, "wsproxy: -max-frame:", err)
-		return 2
-	}
-	rotate := int64(0)
-	if f.rotate != "" {
-		if rotate, err = parseSize(f.rotate); err != nil {
-			fmt.Fprintln(stderr, "wsproxy: -rotate:", err)
-			return 2
-		}
-	}
+	maxFrame, rotate := f.maxFrame, f.rotate
 	upTLS, err := proxy.UpstreamTLSConfig(f.upstreamCA, f.insecureUpstream)
 	if err != nil {
 		fmt.Fprintln(stderr, "wsproxy:", err)
@@ -187,14 +193,14 @@ func serveProxy(sig *signals, f proxyFlags, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wsproxy:", err)
 		return 2
 	}
-	path, err := tracePath(f.out, time.Now())
-	if err != nil {
+	// The trace's directories exist only while startup succeeds.
+	if err := f.plan.Prepare(); err != nil {
 		fmt.Fprintln(stderr, "wsproxy:", err)
 		return 2
 	}
 	cfg := pipeline.Config{
-		Upstream: f.upstream, Listen: f.listen, TLS: serverTLS, Path: path, Rotate: rotate,
-		Tool: "wsproxy", ToolVersion: version, Lossy: f.lossy, Console: stdout,
+		Upstream: f.upstream, Listen: f.listen, TLS: serverTLS, Path: f.plan.Path, Rotate: rotate,
+		Tool: "wsproxy", ToolVersion: version, Lossy: f.lossy, Console: consoleOut(f.level, stdout), ReturnMemory: true,
 		Proxy: proxy.Options{
 			KeepSecrets:  f.keepSecrets,
 			MaxFrame:     maxFrame,
@@ -205,8 +211,7 @@ func serveProxy(sig *signals, f proxyFlags, stdout, stderr io.Writer) int {
 		},
 	}
 	if !f.noCheck {
-		ccfg := analysis.DefaultConfig()
-		ccfg.AckTimeout, ccfg.ResponseTimeout, ccfg.Heartbeat, ccfg.SyncTimeout = f.ackTimeout, f.responseTimeout, f.heartbeat, f.syncWait
+		ccfg := f.checker
 		ccfg.OnFinding = func(fd analysis.Finding) {
 			fmt.Fprintf(stdout, "%s %-4s %s\n", fd.T.Local().Format("15:04:05.000"), fd.Conn, fd)
 		}
@@ -214,17 +219,27 @@ func serveProxy(sig *signals, f proxyFlags, stdout, stderr io.Writer) int {
 	}
 	pl, err := pipeline.Start(cfg)
 	if err != nil {
+		f.plan.Undo()
 		fmt.Fprintln(stderr, "wsproxy:", err)
 		return 2
 	}
 	sig.setAbort(func() { pl.Abort(2 * time.Second) })
+	if f.selfSigned {
+		if err := proxy.WriteCertPEM(f.certOut, serverTLS.Certificates[0]); err != nil {
+			fmt.Fprintln(stderr, "wsproxy:", err)
+			pl.Abort(time.Second)
+			return 2
+		}
+	}
+	stopFrames := printFrames(f.level, pl, stdout)
+	defer stopFrames()
 	scheme := "ws"
 	if serverTLS != nil {
 		scheme = "wss"
 	}
 	fmt.Fprintf(stdout, "wsproxy %s: listening on %s://%s → %s\n", version, scheme, pl.Addr(), f.upstream)
 	if fingerprint != "" {
-		fmt.Fprintf(stdout, "  self-signed certificate SHA-256 fingerprint: %s\n", fingerprint)
+		fmt.Fprintf(stdout, "  self-signed certificate written to %s (SHA-256 %s): clients take -ca %s\n", f.certOut, fingerprint, f.certOut)
 	}
 	mode := "lossless: the relay waits for the recorder"
 	if f.lossy {
@@ -244,7 +259,7 @@ func serveProxy(sig *signals, f proxyFlags, stdout, stderr io.Writer) int {
 	code := 0
 	if err := pl.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		fmt.Fprintln(stderr, "wsproxy: trace:", err)
-		code = 1
+		code = 2
 	}
 	if sig.aborted.Load() {
 		select {} // the signal goroutine exits with status 1
@@ -294,42 +309,27 @@ func serverTLSConfig(f proxyFlags) (*tls.Config, string, error) {
 	return nil, "", nil
 }
 
-// parseSize reads sizes such as 1048576, 512KB, 16MiB, 1GB.
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(strings.ToUpper(s))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		m      int64
-	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.m
-			break
-		}
+// consoleOut is where the pipeline's console lines go: nowhere with -q.
+func consoleOut(level *cli.Level, stdout io.Writer) io.Writer {
+	if level.Quiet() {
+		return nil
 	}
-	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%q is not a size such as 16MiB or 100MB", s)
-	}
-	return int64(n * float64(mult)), nil
+	return stdout
 }
 
-// tracePath turns -out into a file name: a name ending in .jsonl,
-// .jsonl.zst or .jsonl.gz is the file itself, anything else a directory
-// that gets a new file named by the UTC start time.
-func tracePath(out string, now time.Time) (string, error) {
-	base := filepath.Base(out)
-	if strings.HasSuffix(base, ".jsonl") || strings.HasSuffix(base, ".jsonl.zst") {
-		if dir := filepath.Dir(out); dir != "." {
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return "", err
-			}
+// printFrames prints every frame as a cat line with -v, from a hub
+// subscriber that may skip (a slow terminal never slows the relay); the
+// returned func detaches it.
+func printFrames(level *cli.Level, pl *pipeline.Pipeline, stdout io.Writer) func() {
+	if !level.Verbose() {
+		return func() {}
+	}
+	lines := view.NewCat(stdout, view.Options{})
+	sub := pl.Hub().Subscribe(trace.SinkFunc(func(r *trace.Record) error {
+		if r.Kind != trace.KindFrame {
+			return nil
 		}
-		return out, nil
-	}
-	if err := os.MkdirAll(out, 0o700); err != nil {
-		return "", fmt.Errorf("trace directory: %w", err)
-	}
-	name := "wsproxy-" + now.UTC().Format("20060102T150405Z") + ".jsonl.zst"
-	return filepath.Join(out, name), nil
+		return lines.Write(r)
+	}), hub.SubOptions{Name: "frames", Policy: hub.Skip})
+	return sub.Close
 }

@@ -21,12 +21,24 @@ import (
 )
 
 // TestMain lets the test binary run as the wsproxy command for tests that
-// need a real process (signals).
+// need a real process (signals), and builds the wsproxy binary into a
+// temporary directory for the command-line tests (cli_test.go).
 func TestMain(m *testing.M) {
 	if os.Getenv("WSPROXY_TEST_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	dir, err := os.MkdirTemp("", "wsproxy-bin-")
+	if err != nil {
+		panic(err)
+	}
+	wsproxyBin = filepath.Join(dir, "wsproxy")
+	if out, err := exec.Command("go", "build", "-o", wsproxyBin, ".").CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		panic("go build: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 func TestProxyHelpExplainsFlags(t *testing.T) {

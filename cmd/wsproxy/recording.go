@@ -13,18 +13,19 @@ func printNext(w io.Writer, files []string) {
 		return
 	}
 	f := files[0]
-	self, replay := commandNames()
+	self := commandName()
 	fmt.Fprintf(w, "\nnext:\n")
 	fmt.Fprintf(w, "  %s check %s    (check it again, offline)\n", self, f)
-	fmt.Fprintf(w, "  %s %s    (serve it back to a client)\n", replay, f)
-	fmt.Fprintf(w, "  zstd -dc %s | jq -c '[.conn, .from, .msg.type // .kind]'\n", f)
+	fmt.Fprintf(w, "  %s stats %s    (counts, latencies, findings)\n", self, f)
+	fmt.Fprintf(w, "  %s cat %s    (every record, one line each; show %s:LINE for one in full)\n", self, f, f)
+	fmt.Fprintf(w, "  %s replay %s    (serve it back to a client)\n", self, f)
 }
 
-// commandNames returns how the user can run this program and the replayer:
-// the installed names, or "go run" forms when running under go run.
-func commandNames() (self, replay string) {
+// commandName returns how the user can run this program: the installed
+// name, or the "go run" form when running under go run.
+func commandName() string {
 	if strings.Contains(os.Args[0], "go-build") {
-		return "go run ./cmd/wsproxy", "go run ./cmd/replay"
+		return "go run ./cmd/wsproxy"
 	}
-	return "wsproxy", "replay"
+	return "wsproxy"
 }

@@ -4,18 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 
+	"github.com/lettadev/wsproxy/internal/cli"
 	"github.com/lettadev/wsproxy/sim"
 )
-
-func init() {
-	register("sim", command{summary: "serve a simulated Letta Code environment (relay and device) with optional faults", run: runSim})
-}
 
 const simUsage = `usage: wsproxy sim [flags]
 
@@ -25,15 +22,14 @@ list (GET /v1/environments?onlineOnly=true) and the status WebSocket
 it. Every command of the Remote Client API reference is answered; input
 runs a deterministic turn ("run <cmd>" in the message asks for a Bash
 approval). Fault flags make it misbehave on purpose; on exit it prints every
-fault it injected (the ground truth a checker must find).
+fault it injected (the ground truth a checker must find). -timeout is the
+checker's reply timeout the delay faults are judged against. Exit status: 0
+after Ctrl-C, 2 on a usage error or when it cannot listen.
 
 Examples:
   wsproxy sim -token secret
   wsproxy sim -listen 127.0.0.1:8766 -dialect reference
-  wsproxy sim -gap-every 30 -dup-every 40 -unanswered-every 20 -faults-out truth.jsonl
-
-Flags:
-`
+  wsproxy sim -gap-every 30 -dup-every 40 -unanswered-every 20 -faults-out truth.jsonl`
 
 func runSim(args []string, stdout, stderr io.Writer) int {
 	sig := signalContext(stderr)
@@ -43,8 +39,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 }
 
 func runSimContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("wsproxy sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlags("wsproxy sim", simUsage, stdout, stderr)
 	listen := fs.String("listen", "127.0.0.1:8766", "address to serve on (loopback unless -allow-remote), e.g. 127.0.0.1:0 for any free port")
 	allowRemote := fs.Bool("allow-remote", false, "allow a -listen address that is not loopback")
 	token := fs.String("token", "", "bearer token clients must send (header or ?token=); empty: no auth, e.g. -token secret")
@@ -54,8 +49,9 @@ func runSimContext(ctx context.Context, args []string, stdout, stderr io.Writer)
 	pace := fs.Duration("pace", 0, "delay between the steps of a turn, e.g. 200ms (0: instant)")
 	devicePing := fs.Duration("device-ping", 0, "device heartbeat: send {\"type\":\"ping\"} on every socket at this interval, e.g. 30s (0: off)")
 	alwaysTool := fs.Bool("always-tool", false, "every turn asks for a tool approval (otherwise only messages containing \"run \")")
-	readLimit := fs.Int64("read-limit", sim.DefaultReadLimit, "largest frame accepted in bytes; a bigger one closes the socket with 1009")
-	verbose := fs.Bool("v", false, "log sockets and injected faults to stderr")
+	var readLimit int64
+	fs.Size(&readLimit, "read-limit", sim.DefaultReadLimit, "largest frame accepted, e.g. 1MiB; a bigger one closes the socket with 1009")
+	level := fs.Verbosity("print only the URL lines and the faults on exit", "log sockets and injected faults to stderr")
 	faultsOut := fs.String("faults-out", "", "write the injected faults as JSON lines to FILE on exit (default: print them to stdout)")
 	var f sim.Faults
 	fs.IntVar(&f.GapEvery, "gap-every", 0, "skip event_seq values before every N-th event, e.g. 30")
@@ -71,41 +67,38 @@ func runSimContext(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.IntVar(&f.DropAfterFrames, "drop-after", 0, "drop a socket abruptly (no close frame) after N frames, at a quiet point, e.g. 100")
 	fs.IntVar(&f.DropMax, "drop-max", 0, "at most this many drops (default 1)")
 	fs.DurationVar(&f.QuietFor, "quiet-for", 0, "silence a drop waits for (default 25ms)")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), simUsage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	pos, code, ok := fs.Parse(args)
+	if !ok {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "wsproxy sim: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if len(pos) > 0 {
+		return fs.Usagef("unexpected argument %q", pos[0])
 	}
 	d, err := sim.ParseDialect(*dialect)
 	if err != nil {
-		fmt.Fprintln(stderr, "wsproxy sim:", err)
-		return 2
+		return fs.Usagef("%v", err)
 	}
 	if *unansweredTypes != "" {
 		f.UnansweredTypes = strings.Split(*unansweredTypes, ",")
 	}
 	if err := checkListen(*listen, *allowRemote, stderr); err != nil {
-		fmt.Fprintln(stderr, "wsproxy sim:", err)
-		return 2
+		return fs.Usagef("%v", err)
 	}
 	s := &sim.Server{
 		Token: *token, Dialect: d, Seed: *seed, Pace: *pace, DevicePingInterval: *devicePing,
-		AlwaysTool: *alwaysTool, ReadLimit: *readLimit, Inject: f,
+		AlwaysTool: *alwaysTool, ReadLimit: readLimit, Inject: f,
 		Environments: []sim.Environment{{ConnectionID: *connID}},
 	}
-	if *verbose {
+	if level.Verbose() {
 		s.Logf = func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
 	}
 	base, err := s.Start(*listen)
 	if err != nil {
-		fmt.Fprintln(stderr, "wsproxy sim:", err)
-		return 1
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			err = oe // "listen tcp ADDR: bind: address already in use", once
+		}
+		return fs.Failf("%v", err)
 	}
 	auth := "no auth"
 	tokenFlag := ""
@@ -116,19 +109,19 @@ func runSimContext(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fmt.Fprintf(stdout, "simulated environment  %s (dialect %s, %s)\n", base, d, auth)
 	fmt.Fprintf(stdout, "connectionId           %s\n", s.ConnectionID())
 	fmt.Fprintf(stdout, "status socket          %s\n", s.StatusURL(s.ConnectionID(), "agent-remote-1", "default", "control"))
-	fmt.Fprintf(stdout, "try                    wsproxy client%s %s\n", tokenFlag, base)
-	fmt.Fprintln(stdout, "press Ctrl-C to stop")
+	if !level.Quiet() {
+		fmt.Fprintf(stdout, "try                    wsproxy client%s %s\n", tokenFlag, base)
+		fmt.Fprintln(stdout, "press Ctrl-C to stop")
+	}
 
 	<-ctx.Done()
 	closeErr := s.Close()
-	code := 0
+	code = cli.ExitOK
 	if err := writeFaults(s.Faults(), *faultsOut, stdout); err != nil {
-		fmt.Fprintln(stderr, "wsproxy sim:", err)
-		code = 1
+		code = fs.Failf("%v", err)
 	}
 	if closeErr != nil {
-		fmt.Fprintln(stderr, "wsproxy sim:", closeErr)
-		code = 1
+		code = fs.Failf("%v", closeErr)
 	}
 	return code
 }
@@ -143,7 +136,7 @@ func writeFaults(fs []sim.Fault, path string, stdout io.Writer) error {
 		}
 		return nil
 	}
-	out, err := os.Create(path)
+	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("faults: %w", err)
 	}
