@@ -56,6 +56,40 @@ func TestKill9KeepsFlushedRecords(t *testing.T) {
 		t.Skip("spawns a process for ~2.5 s")
 	}
 	path := filepath.Join(t.TempDir(), "crash.jsonl.zst")
+	mustHave := killWriter(t, path)
+	r, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	n := 0
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d records: %v", n, err)
+		}
+		n++
+		if rec.Line != int64(n+1) {
+			t.Fatalf("record %d on line %d", n, rec.Line)
+		}
+	}
+	t.Logf("%d read back; warnings %v", n, r.Warnings())
+	if n < mustHave {
+		t.Fatalf("read back %d records, want at least %d", n, mustHave)
+	}
+	if !r.Truncated() {
+		t.Error("a killed writer's trace should be reported as cut")
+	}
+}
+
+// killWriter runs crashWriter on path in a child process for 2.5 s, kills
+// it with SIGKILL and returns the index of the last record whose Write
+// had returned more than one second before the kill.
+func killWriter(t *testing.T, path string) int {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "RECORDER_CRASH_WRITER="+path)
 	stdout, err := cmd.StdoutPipe()
@@ -109,30 +143,6 @@ collect:
 	if mustHave == 0 {
 		t.Fatal("the writer wrote nothing in its first 1.5 s")
 	}
-	r, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	n := 0
-	for {
-		rec, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("after %d records: %v", n, err)
-		}
-		n++
-		if rec.Line != int64(n+1) {
-			t.Fatalf("record %d on line %d", n, rec.Line)
-		}
-	}
-	t.Logf("handed %d records, %d older than 1 s at the kill, %d read back; warnings %v", len(seen), mustHave, n, r.Warnings())
-	if n < mustHave {
-		t.Fatalf("read back %d records, want at least %d", n, mustHave)
-	}
-	if !r.Truncated() {
-		t.Error("a killed writer's trace should be reported as cut")
-	}
+	t.Logf("handed %d records, %d older than 1 s at the kill", len(seen), mustHave)
+	return mustHave
 }

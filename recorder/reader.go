@@ -64,6 +64,7 @@ type Reader struct {
 	file     *os.File
 	fileSize int64
 	zdec     *zstd.Decoder
+	marks    *markWatcher // the raw zstd stream, watched for the writer's marks
 	gz       *gzip.Reader
 	br       *bufio.Reader
 	header   *trace.Header
@@ -120,7 +121,8 @@ func newReader(rd io.Reader, name string) (*Reader, error) {
 	var src io.Reader = peek
 	switch {
 	case bytes.HasPrefix(magic, zstdMagic):
-		dec, err := zstd.NewReader(peek, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
+		r.marks = &markWatcher{r: peek}
+		dec, err := zstd.NewReader(r.marks, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
 		if err != nil {
 			return nil, fmt.Errorf("%s: zstd: %w", name, err)
 		}
@@ -176,8 +178,9 @@ func (r *Reader) Header() *trace.Header { return r.header }
 // at the end of the file.
 func (r *Reader) Warnings() []Warning { return r.warnings }
 
-// Truncated reports whether the trace ended inside a record or block (a
-// file still being written, or cut off by a crash).
+// Truncated reports whether the trace ended inside a record or block, or
+// without the writer's end mark (a file still being written, or cut off
+// by a crash).
 func (r *Reader) Truncated() bool { return len(r.warnings) > 0 }
 
 // Next returns the next record. At the end it returns io.EOF. A line that
@@ -203,6 +206,9 @@ func (r *Reader) Next() (*trace.Record, error) {
 			r.done = true
 			if !errors.Is(readErr, io.EOF) && !errors.Is(readErr, io.ErrUnexpectedEOF) {
 				r.err = fmt.Errorf("read %s after line %d: %w", r.name, r.line-1, readErr)
+			}
+			if readErr == io.EOF && r.marks != nil && r.marks.unclosed() {
+				r.warn(r.line+1, r.offset, "trace ends without its end mark (the writer was killed, or is still writing); every record before it is complete")
 			}
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
@@ -307,4 +313,41 @@ func (r *Reader) closeDecoders() {
 		r.gz.Close()
 		r.gz = nil
 	}
+}
+
+// markWatcher passes a zstd stream through and watches it for the
+// Writer's marks (startMark anywhere, endMark at the very end).
+type markWatcher struct {
+	r      io.Reader
+	framed bool // startMark seen
+	seen   int  // bytes read
+	carry  []byte
+	tail   [16 + 8]byte // the last bytes read
+}
+
+func (m *markWatcher) Read(p []byte) (int, error) {
+	n, err := m.r.Read(p)
+	b := p[:n]
+	if !m.framed && n > 0 {
+		m.carry = append(m.carry, b...)
+		if bytes.Contains(m.carry, startMark) {
+			m.framed, m.carry = true, nil
+		} else if k := len(startMark) - 1; len(m.carry) > k {
+			m.carry = append(m.carry[:0], m.carry[len(m.carry)-k:]...)
+		}
+	}
+	if n >= len(m.tail) {
+		copy(m.tail[:], b[n-len(m.tail):])
+	} else if n > 0 {
+		copy(m.tail[:], m.tail[n:])
+		copy(m.tail[len(m.tail)-n:], b)
+	}
+	m.seen += n
+	return n, err
+}
+
+// unclosed reports whether the stream read so far was written with marks
+// but does not end with endMark.
+func (m *markWatcher) unclosed() bool {
+	return m.framed && (m.seen < len(m.tail) || !bytes.Equal(m.tail[:], endMark))
 }

@@ -39,9 +39,10 @@ type Options struct {
 	// Level is the zstd level (default zstd.SpeedDefault).
 	Level zstd.EncoderLevel
 	// FlushInterval bounds how long a record may stay unreadable in the
-	// file after Write returns (default 500ms). Complete zstd blocks are
-	// flushed on this timer and on Close, so that after a crash every
-	// record older than the interval can be read back.
+	// file after Write returns (default 500ms). What is queued is written
+	// as complete zstd frames of whole lines on this timer and on Close,
+	// so that after a crash every record older than the interval can be
+	// read back, by this package and by the zstd tool.
 	FlushInterval time.Duration
 	// BufferSize bounds the encoded bytes waiting to be written (default
 	// 8 MiB). Write blocks and TryWrite fails while it is full.
@@ -80,10 +81,13 @@ type Writer struct {
 	threshold int           // pending bytes that make a block worth writing
 	done      chan struct{} // background goroutine exited
 
-	file  io.Closer
-	out   *countingWriter
-	enc   *zstd.Encoder
-	flush chan chan error
+	file     io.Closer
+	out      *countingWriter
+	enc      *zstd.Encoder // EncodeAll only: one frame per unit
+	encOut   []byte        // one unit's frame (and marks), written in one call
+	units    int64         // units written
+	maxBlock int           // bytes of lines per unit: at most the encoder's block size
+	flush    chan chan error
 }
 
 // Create creates (or truncates) a trace file with mode 0600 and returns a
@@ -131,10 +135,11 @@ func newWriter(w io.Writer, name string, closer io.Closer, opts Options) (*Write
 		out:   &countingWriter{w: w},
 	}
 	wr.space = sync.NewCond(&wr.mu)
-	wr.threshold = min(blockSize, opts.BufferSize/2)
+	wr.maxBlock = encoderBlockSize(opts.Level)
+	wr.threshold = min(wr.maxBlock, opts.BufferSize/2)
 	switch opts.Compression {
 	case Zstd:
-		enc, err := zstd.NewWriter(wr.out, zstd.WithEncoderLevel(opts.Level), zstd.WithEncoderConcurrency(1))
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(opts.Level), zstd.WithEncoderConcurrency(1))
 		if err != nil {
 			return nil, fmt.Errorf("trace %s: zstd: %w", name, err)
 		}
@@ -228,8 +233,8 @@ func (w *Writer) write(r *trace.Record, block bool) (int64, error) {
 	return line, nil
 }
 
-// Flush writes everything queued so far and flushes a complete block to
-// the file, waiting until it is done.
+// Flush writes everything queued so far to the file as complete frames,
+// waiting until it is done.
 func (w *Writer) Flush() error {
 	ch := make(chan error, 1)
 	select {
@@ -256,7 +261,7 @@ func (w *Writer) Stats() Stats {
 	return s
 }
 
-// Close writes everything queued, ends the zstd frame, and closes the file
+// Close writes everything queued and the end mark, and closes the file
 // if the writer opened it. It returns the first error met.
 func (w *Writer) Close() error {
 	w.mu.Lock()
@@ -276,14 +281,103 @@ func (w *Writer) Close() error {
 	return w.Err()
 }
 
-// blockSize bounds the bytes written between two encoder flushes. It is
-// below zstd's 128 KiB block size, so the encoder never emits a block on
-// its own: every block ends at a line boundary and a crash can only lose
-// whole records, never leave half a line that other tools choke on.
-const blockSize = 120 << 10
+// encoderBlockSize is zstd's block size as klauspost/compress's encoder
+// uses it at a level with the default window: a unit up to this size is
+// one block. TestBlocksEndAtLineBoundaries checks the files at every
+// level with the zstd tool.
+func encoderBlockSize(l zstd.EncoderLevel) int {
+	if l == zstd.SpeedFastest {
+		return 64 << 10
+	}
+	return 128<<10 - 64 // room for a literal block's headers (lineFrame)
+}
 
-// run is the writer's goroutine: it writes what is pending, in
-// line-aligned blocks, when a block's worth is waiting (the writers kick
+// lineFrame appends src as one zstd frame. A frame of one raw block
+// (what the encoder makes of input it cannot compress, such as a single
+// short line with no history) would be written out by decoders byte by
+// byte as it arrives, so a cut inside it would give half a line: such a
+// unit is stored instead as a compressed block of raw literals, which
+// decoders write out only once it is whole.
+func lineFrame(enc *zstd.Encoder, src, dst []byte) []byte {
+	start := len(dst)
+	dst = enc.EncodeAll(src, dst)
+	if len(src) <= encoderBlockSize(zstd.SpeedDefault) && rawSingleBlock(dst[start:]) {
+		dst = appendLiteralFrame(dst[:start], src)
+	}
+	return dst
+}
+
+// rawSingleBlock reports whether a zstd frame (RFC 8878) is a single raw
+// block.
+func rawSingleBlock(f []byte) bool {
+	if len(f) < 5 {
+		return false
+	}
+	fhd := f[4]
+	n := 5 + []int{0, 1, 2, 4}[fhd&3]
+	if fhd&0x20 == 0 {
+		n++ // window descriptor
+	}
+	switch fcs := fhd >> 6; {
+	case fcs == 0 && fhd&0x20 != 0:
+		n++
+	case fcs == 1:
+		n += 2
+	case fcs == 2:
+		n += 4
+	case fcs == 3:
+		n += 8
+	}
+	if len(f) < n+3 {
+		return false
+	}
+	last, typ := f[n]&1 != 0, f[n]>>1&3
+	return last && typ == 0
+}
+
+// appendLiteralFrame appends src (at most 128 KiB less 8 bytes) as a
+// zstd frame of one compressed block holding src as raw literals and no
+// sequences, without checksum.
+func appendLiteralFrame(dst, src []byte) []byte {
+	n := len(src)
+	// Frame header: a 128 KiB window (so the block may be a few bytes
+	// larger than its content), 4-byte content size, no checksum.
+	dst = append(dst, 0x28, 0xb5, 0x2f, 0xfd, 0x80, 7<<3, byte(n), byte(n>>8), byte(n>>16), byte(n>>24))
+	// Raw literals section header (type 0), 1, 2 or 3 bytes.
+	var lh []byte
+	switch {
+	case n < 32:
+		lh = []byte{byte(n << 3)}
+	case n < 4096:
+		lh = []byte{byte(1<<2 | n<<4), byte(n >> 4)}
+	default:
+		lh = []byte{byte(3<<2 | n<<4), byte(n >> 4), byte(n >> 12)}
+	}
+	size := len(lh) + n + 1 // + the sequences section: 0 sequences
+	bh := uint32(1) | 2<<1 | uint32(size)<<3
+	dst = append(dst, byte(bh), byte(bh>>8), byte(bh>>16))
+	dst = append(dst, lh...)
+	dst = append(dst, src...)
+	return append(dst, 0)
+}
+
+// The writer's marks are zstd skippable frames (which every zstd decoder
+// skips): startMark follows the first frame and says that the file is
+// written as one frame per unit of lines; endMark ends a closed file. A
+// file with the first but not the second was not closed: its writer was
+// killed or is still writing.
+var (
+	startMark = skippable("wsproxy frames 1")
+	endMark   = skippable("wsproxy closed 1")
+)
+
+func skippable(content string) []byte {
+	b := []byte{0x5a, 0x2a, 0x4d, 0x18, byte(len(content)), 0, 0, 0}
+	return append(b, content...)
+}
+
+// run is the writer's goroutine: it writes what is pending, in frames
+// of whole lines, when a block's worth is waiting (the writers kick
 // it), on the flush timer, on request and on Close.
 func (w *Writer) run() {
 	defer close(w.done)
@@ -307,8 +401,19 @@ func (w *Writer) run() {
 	}
 }
 
-// drain writes everything pending as line-aligned blocks, each flushed to
-// the file, and reports whether the writer is closing. The pending buffer
+// drain writes everything pending as units of whole lines and reports
+// whether the writer is closing. A unit is as many whole lines as fit in
+// one zstd block, or one line longer than a block. Each unit is a
+// complete zstd frame (a single block unless its one line is longer),
+// written to the file with one write call, so a process killed at any
+// moment leaves complete frames only.
+//
+// Why frames and not blocks of one frame: the zstd tool decodes a block
+// into its own buffer and writes it out in pieces as its 128 KiB output
+// buffer drains; when the input ends right after a block, it stops with
+// the rest of that block unwritten, mid-line. At the end of a frame it
+// writes out everything first. One frame per unit costs compression only
+// when units are small (little traffic): measured by BenchmarkFraming. The pending buffer
 // is swapped with a spare one, so writers go on while it writes and
 // neither buffer is reallocated once it has grown to the traffic.
 func (w *Writer) drain() bool {
@@ -326,10 +431,10 @@ func (w *Writer) drain() bool {
 	rest := buf
 	for len(rest) > 0 && !failed {
 		n := len(rest)
-		if n > blockSize {
+		if n > w.maxBlock {
 			// Cut after the last newline within the block; a single line
-			// longer than a block is written whole.
-			n = bytes.LastIndexByte(rest[:blockSize], '\n') + 1
+			// longer than a block is a unit by itself.
+			n = bytes.LastIndexByte(rest[:w.maxBlock], '\n') + 1
 			if n == 0 {
 				n = bytes.IndexByte(rest, '\n') + 1
 				if n == 0 {
@@ -354,22 +459,26 @@ func (w *Writer) drain() bool {
 	return closing
 }
 
-// writeBlock writes whole lines and flushes them to the file.
+// writeBlock writes one unit of whole lines to the file in one write
+// call: plain, or as one zstd frame (the first followed by startMark).
 func (w *Writer) writeBlock(b []byte) error {
 	if w.enc == nil {
 		_, err := w.out.Write(b)
 		return err
 	}
-	if _, err := w.enc.Write(b); err != nil {
-		return err
+	w.encOut = lineFrame(w.enc, b, w.encOut[:0])
+	if w.units == 0 {
+		w.encOut = append(w.encOut, startMark...)
 	}
-	return w.enc.Flush()
+	w.units++
+	_, err := w.out.Write(w.encOut)
+	return err
 }
 
 func (w *Writer) finish() error {
 	var err error
-	if w.Err() == nil && w.enc != nil {
-		err = w.enc.Close()
+	if w.Err() == nil && w.enc != nil && w.units > 0 {
+		_, err = w.out.Write(endMark)
 	}
 	if w.file != nil {
 		if cerr := w.file.Close(); err == nil && cerr != nil {

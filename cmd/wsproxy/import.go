@@ -22,6 +22,8 @@ redacted unless -keep-secrets. Link types: Ethernet, BSD loopback, raw IP,
 Linux cooked SLL and SLL2 (tcpdump -i any). TLS connections are skipped
 with the reason. -out is a directory (NAME.jsonl.zst per capture, the
 default: the current directory) or, for one capture, the trace to write.
+A HAR file (Chrome DevTools or HTTP Toolkit, with _webSocketMessages) is
+recognised by its content and imported as import-har does.
 A summary per capture goes to stdout, progress for big captures to stderr.
 Exit status: 0 imported (a cut capture up to the cut, with a warning), 2
 on a usage error or a file that is not a capture.
@@ -75,6 +77,14 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 	}
 	code = cli.ExitOK
 	for _, path := range pos {
+		// A HAR file (a browser's or HTTP Toolkit's save) is told by its
+		// content, not its name.
+		if handled, err := importIfHAR(path, *out, *keep, stdout, *quiet); handled {
+			if err != nil {
+				code = f.Failf("%v", err)
+			}
+			continue
+		}
 		sum, err := capture.Import(path, o)
 		if err != nil {
 			code = f.Failf("%v", err)
