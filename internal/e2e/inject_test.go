@@ -112,6 +112,7 @@ func TestInjectedFaultsEachAction(t *testing.T) {
 				}
 				return ""
 			}},
+		{rule: "duplicate from=server type=control_request", action: "duplicate", expected: []string{analysis.RuleDuplicateKey}, reaction: analysis.OutcomeOK},
 		{rule: "drop from=server reply-to=list_models count=1", action: "drop", expected: []string{analysis.RuleUnmatchedRequest},
 			clientSaw: func(r *client.Report) string {
 				if !slices.ContainsFunc(r.Unanswered, func(s string) bool { return strings.HasPrefix(s, "list_models ") }) {
