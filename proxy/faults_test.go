@@ -210,3 +210,14 @@ func TestFaultsDeclineCompression(t *testing.T) {
 }
 
 var _ = http.StatusOK
+
+// TestConsoleShowsInjectedFaults: the live console has a line per
+// injected fault.
+func TestConsoleShowsInjectedFaults(t *testing.T) {
+	var b bytes.Buffer
+	c := NewConsole(&b)
+	c.Write(&trace.Record{Kind: trace.KindFault, T: time.Unix(10, 0), Conn: "c1", From: trace.Server, Rule: "drop nth=2", Action: "drop", Frame: 7, Message: "message not delivered"})
+	if got := b.String(); !strings.Contains(got, "c1   fault  drop from server on n=7 (drop nth=2): message not delivered\n") {
+		t.Fatalf("console: %q", got)
+	}
+}
