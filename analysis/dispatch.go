@@ -1,8 +1,10 @@
 package analysis
 
 import (
+	"errors"
 	"fmt"
 
+	"github.com/lettadev/wsproxy/internal/jsonscan"
 	"github.com/lettadev/wsproxy/protocol"
 	"github.com/lettadev/wsproxy/trace"
 )
@@ -11,14 +13,11 @@ import (
 
 func (e *Engine) open(r *trace.Record, t int64, p pos) {
 	if old := e.sockets[r.Conn]; old != nil {
-		e.closeSocket(old, t, p, true)
+		e.closeSocket(old, t, p, "")
 	}
 	var info protocol.Session
-	if r.Open != nil {
-		info = r.Open.Session
-		if info == (protocol.Session{}) && r.Open.URL != "" {
-			info = protocol.SessionFromURL(r.Open.URL)
-		}
+	if r.Open != nil && (r.Open.Session != (protocol.Session{}) || r.Open.URL != "") {
+		info = protocol.SessionOf(r.Open.Session, r.Open.URL)
 	}
 	s := e.newSocket(r.Conn, info, t, p)
 	if e.inj != nil {
@@ -39,6 +38,8 @@ func (e *Engine) socket(conn string, t int64, p pos) *socket {
 	s := e.sockets[conn]
 	if s == nil {
 		s = e.newSocket(conn, protocol.Session{}, t, p)
+		s.midStream = true
+		s.sess.partial = true
 	}
 	e.cache[1], e.cache[0] = e.cache[0], s
 	return s
@@ -46,13 +47,29 @@ func (e *Engine) socket(conn string, t int64, p pos) *socket {
 
 func (e *Engine) frame(r *trace.Record, t int64, p pos) {
 	s := e.socket(r.Conn, t, p)
+	s.lastT, s.lastP = t, p
 	switch r.Op {
 	case trace.OpText, "":
-		if err := e.model.ParseInto(&e.env, r.Payload); err != nil ||
-			(r.Form != trace.FormMsg && r.Op == trace.OpText && !r.IsJSONObject()) {
-			e.report(RuleInvalidJSON, Warning, &s.id, p, t, pos{}, "",
-				fmt.Sprintf("text frame from %s is not a JSON object (%s)", sideName(r.From), snippet(r.Payload)))
-			return
+		err := e.model.ParseInto(&e.env, r.Payload)
+		if err != nil || (r.Form != trace.FormMsg && r.Op == trace.OpText && !r.IsJSONObject()) {
+			if jsonscan.TooDeep(r.Payload) {
+				// Valid JSON may nest that deep: never call it invalid.
+				how := "not checked"
+				if err == nil {
+					how = "only its envelope was checked"
+				}
+				e.report(RuleUndetermined, Note, &s.id, p, t, pos{}, "depth",
+					fmt.Sprintf("text frame from %s: nesting deeper than %d, %s", sideName(r.From), jsonscan.MaxDepth, how))
+			} else {
+				err = errInvalid
+			}
+			if err != nil {
+				if err == errInvalid {
+					e.report(RuleInvalidJSON, Warning, &s.id, p, t, pos{}, "",
+						fmt.Sprintf("text frame from %s is not a JSON object (%s)", sideName(r.From), snippet(r.Payload)))
+				}
+				return
+			}
 		}
 		e.payload = r.Payload
 		e.message(s, r.From, t, p)
@@ -73,6 +90,9 @@ func (e *Engine) frame(r *trace.Record, t int64, p pos) {
 		s.wsPong(e, r.From, t, p)
 	}
 }
+
+// errInvalid marks a frame that is not a JSON object.
+var errInvalid = errors.New("not a JSON object")
 
 func (e *Engine) frameError(r *trace.Record, t int64, p pos) {
 	var id *ident
@@ -129,7 +149,7 @@ func (e *Engine) serverMessage(s *socket, info *protocol.TypeInfo, t int64, p po
 	case protocol.RoleReply:
 		s.reply(e, info, t, p)
 	case protocol.RoleEvent, protocol.RoleDeviceRequest:
-		if info.Envelope && !env.HasEventSeq {
+		if info.Envelope && !info.EnvelopeOptional && !env.HasEventSeq {
 			e.report(RuleMissingField, Warning, &s.id, p, t, pos{}, "event_seq",
 				fmt.Sprintf("%s has no event_seq (it should carry the device envelope)", info.Name))
 		}

@@ -97,6 +97,29 @@
 //	    t.jsonl:7: warning: binary-frame: binary frame from server (12 bytes)
 //	frame-error                warning        an error record (a frame the proxy could not decode)
 //	    t.jsonl:7: warning: frame-error: invalid UTF-8 in text frame
+//	undetermined               note           what the trace cannot show, not judged (one note per
+//	                                          connection): pending at a cut or a close by the proxy,
+//	                                          acks and replies from before the trace, records lost
+//	    t.jsonl:90: note: undetermined: the trace ends with the connection open (file cut at byte 5120): not judged: 2 unacked seq(s), 1 request(s) awaiting a reply
+//
+// # What a trace cannot show
+//
+// A trace cut by a crash or head -c, a rotated part read alone, a
+// connection the proxy closed itself (shutdown, a frame too big, a lost
+// peer), a connection whose open record is not in the trace, and a
+// connection whose records were dropped in -lossy mode (a loss record) all
+// leave things that cannot be judged. They are never errors: what was
+// still pending (unacked seqs, requests awaiting replies, gaps awaiting a
+// sync or still in the reordering window, approvals, pings, an attach
+// sequence not finished) and acks or replies for frames from before the
+// trace are counted into one undetermined note per connection, at Finish.
+// From a loss record on, findings that depend on the missing records
+// (seq/ack, request/reply, the session's event_seq gaps, heartbeats,
+// pongs, approvals, the attach sequence) are not reported for that
+// connection and its session (Stats.Suppressed counts them), and a note
+// says so at once. Error records of a proxy whose recording fell behind
+// are ignored. A payload nested deeper than jsonscan.MaxDepth has its
+// envelope checked and gets a note that its content was not.
 //
 // # Feeding it
 //

@@ -1,7 +1,9 @@
 package analysis
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/lettadev/wsproxy/protocol"
@@ -49,12 +51,20 @@ type Engine struct {
 
 	disabled  map[string]bool
 	counts    map[string]int
-	bySev     [4]int
+	bySev     [5]int
 	findings  []Finding
 	dropped   int
 	records   int64
 	frames    int64
 	maxActive int
+
+	// what was not judged (undetermined.go)
+	undets     []*undet
+	undetBy    map[string]*undet
+	lostConn   map[string]bool
+	lostSess   map[sessionKey]bool
+	suppressed int
+	cutWhy     string // why the stream ends (Cut), for the next Finish
 }
 
 type sessionKey struct {
@@ -171,10 +181,18 @@ func (e *Engine) WriteAt(r *trace.Record, line int64) error {
 	case trace.KindClose:
 		e.injClosed(r, p)
 		if s := e.sockets[r.Conn]; s != nil {
-			e.closeSocket(s, t, p, true)
+			cut := ""
+			if r.By == trace.Proxy {
+				cut = proxyClosed(r)
+			}
+			e.closeSocket(s, t, p, cut)
 		}
 	case trace.KindError:
-		e.frameError(r, t, p)
+		if !strings.HasPrefix(r.Message, fellBehind) {
+			e.frameError(r, t, p)
+		}
+	case trace.KindLoss:
+		e.loss(r, t, p)
 	}
 	if e.now >= e.timers.next() {
 		e.timers.fire(e, e.now)
@@ -209,10 +227,14 @@ func (e *Engine) Finish(end time.Time) {
 			e.now = end.UnixNano()
 		}
 		e.timers.fire(e, e.now)
+		why := "the trace ends with the connection open"
+		if e.cutWhy != "" {
+			why += " (" + e.cutWhy + ")"
+		}
 		// Closing and releasing compact these lists: walk copies.
 		for _, s := range slices.Clone(e.order) {
 			if !s.dead {
-				e.closeSocket(s, e.now, pos{}, false)
+				e.closeSocket(s, e.now, pos{}, why)
 			}
 		}
 		for _, ss := range slices.Clone(e.sessList) {
@@ -221,8 +243,29 @@ func (e *Engine) Finish(end time.Time) {
 			}
 		}
 	}
+	e.flushUndetermined()
+	e.lostConn, e.lostSess, e.cutWhy = nil, nil, ""
 	e.finishInjected()
 	e.reset()
+}
+
+// Cut tells the engine that the stream it is checking was cut (why says
+// where, e.g. "file cut at byte 5120"): the next Finish names it in the
+// undetermined notes of the connections still open.
+func (e *Engine) Cut(why string) { e.cutWhy = why }
+
+// fellBehind starts the message of the error records a proxy writes when
+// recording fell behind (they say nothing about the protocol).
+const fellBehind = "recording fell behind"
+
+// proxyClosed says why a connection the proxy closed leaves things
+// undetermined.
+func proxyClosed(r *trace.Record) string {
+	s := "the proxy closed the connection"
+	if r.Code != 0 || r.Reason != "" {
+		s += fmt.Sprintf(" (%d %s)", r.Code, r.Reason)
+	}
+	return s
 }
 
 // Findings returns the collected findings (Config.Collect), in the order
@@ -239,6 +282,9 @@ func (e *Engine) Counts() map[string]int {
 	return out
 }
 
+// Notes returns the number of findings of severity Note (undetermined).
+func (e *Engine) Notes() int { return e.bySev[Note] }
+
 // Errors returns the number of findings of severity Error.
 func (e *Engine) Errors() int { return e.bySev[Error] }
 
@@ -253,12 +299,15 @@ type Stats struct {
 	Sockets, Sessions, MaxSockets int
 	// Dropped counts findings not collected because of MaxCollected.
 	Dropped int
+	// Suppressed counts findings not reported because records of their
+	// connection or session were lost (loss records).
+	Suppressed int
 }
 
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {
 	return Stats{Records: e.records, Frames: e.frames, Sockets: len(e.sockets), Sessions: len(e.sessions),
-		MaxSockets: e.maxActive, Dropped: e.dropped}
+		MaxSockets: e.maxActive, Dropped: e.dropped, Suppressed: e.suppressed}
 }
 
 var timeZero time.Time

@@ -78,12 +78,16 @@ func ExampleCheckFiles() {
 	//     "seq-regression": 0,
 	//     "unacked-seq": 0,
 	//     "unanswered-approval": 0,
+	//     "undetermined": 0,
 	//     "unknown-type": 0,
 	//     "unmatched-request": 0
 	//   },
 	//   "errors": 0,
 	//   "warnings": 0,
+	//   "notes": 0,
 	//   "frames": 0,
+	//   "cut_files": 0,
+	//   "read_errors": 0,
 	//   "files": [],
 	//   "findings": []
 	// }

@@ -4,28 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 
 	"github.com/lettadev/wsproxy/recorder"
 	"github.com/lettadev/wsproxy/trace"
 )
 
 // TraceSuffixes are the file name endings a directory argument is
-// searched for.
-var TraceSuffixes = []string{".jsonl", ".jsonl.zst", ".jsonl.gz"}
+// searched for (recorder.TraceSuffixes).
+var TraceSuffixes = recorder.TraceSuffixes
 
 // IsTraceName reports whether name ends with one of TraceSuffixes.
-func IsTraceName(name string) bool {
-	for _, s := range TraceSuffixes {
-		if strings.HasSuffix(name, s) {
-			return true
-		}
-	}
-	return false
-}
+func IsTraceName(name string) bool { return recorder.IsTraceName(name) }
 
 // Report is the result of checking trace files.
 type Report struct {
@@ -35,14 +24,25 @@ type Report struct {
 	Findings []Finding
 	// Counts is the number of findings per rule; Errors and Warnings per
 	// severity. Dropped counts findings beyond Config.MaxCollected.
-	Counts           map[string]int
-	Errors, Warnings int
-	Dropped          int
-	Records, Frames  int64
+	Counts                  map[string]int
+	Errors, Warnings, Notes int
+	Dropped                 int
+	Records, Frames         int64
 	// Expected counts findings explained by injected faults; FaultReports
 	// are those faults with the client's reactions (see injected.go).
 	Expected     int
 	FaultReports []FaultReport
+}
+
+// Cut returns the files that were cut (checked up to the cut).
+func (r *Report) Cut() []FileReport {
+	var out []FileReport
+	for _, f := range r.Files {
+		if f.Truncated {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // FileReport is what reading one file gave.
@@ -54,8 +54,10 @@ type FileReport struct {
 	Part, Stream int
 	Records      int64
 	// Truncated is set when the file was cut (checked up to the cut);
-	// Warnings says where.
+	// CutAt is the byte of the decompressed stream where the cut record
+	// starts, and Warnings says more.
 	Truncated bool
+	CutAt     int64
 	Warnings  []string
 	// BadLines are skipped lines, as "file line N: error".
 	BadLines []string
@@ -75,40 +77,9 @@ func (r *Report) ReadErrors() []error {
 	return out
 }
 
-// ExpandPaths replaces each directory of paths by its trace files (see
-// TraceSuffixes), sorted by name. Other paths are kept as they are. A
-// directory with no trace file is an error, returned alongside the rest.
-func ExpandPaths(paths []string) ([]string, []error) {
-	var out []string
-	var errs []error
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil || !st.IsDir() {
-			out = append(out, p)
-			continue
-		}
-		ents, err := os.ReadDir(p)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		var names []string
-		for _, e := range ents {
-			if !e.IsDir() && IsTraceName(e.Name()) {
-				names = append(names, e.Name())
-			}
-		}
-		if len(names) == 0 {
-			errs = append(errs, fmt.Errorf("%s: no %s files in the directory", p, strings.Join(TraceSuffixes, ", ")))
-			continue
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			out = append(out, filepath.Join(p, n))
-		}
-	}
-	return out, errs
-}
+// ExpandPaths replaces each directory of paths by its trace files, sorted
+// by name (recorder.ExpandPaths).
+func ExpandPaths(paths []string) ([]string, []error) { return recorder.ExpandPaths(paths) }
 
 // batchSize is the number of records the reading goroutine hands over at
 // once.
@@ -142,6 +113,14 @@ func CheckFiles(paths []string, cfg Config) *Report {
 	go readFiles(paths, ch, free)
 
 	stream, prevPart, open := -1, -1, false
+	cut := "" // the stream's last file was cut there
+	finish := func() {
+		if cut != "" {
+			e.Cut(cut)
+		}
+		e.Finish(timeZero)
+		cut = ""
+	}
 	for b := range ch {
 		fr := &rep.Files[b.file]
 		if b.start {
@@ -154,13 +133,14 @@ func CheckFiles(paths []string, cfg Config) *Report {
 			fr.Part = part
 			if !(open && prevPart >= 1 && part == prevPart+1) {
 				if open {
-					e.Finish(timeZero)
+					finish()
 				}
 				stream++
 				open = true
 			}
 			fr.Stream = stream
 			prevPart = part
+			cut = ""
 			e.SetFile(fr.Name)
 		}
 		for _, r := range b.recs {
@@ -180,18 +160,26 @@ func CheckFiles(paths []string, cfg Config) *Report {
 				fr.Warnings = append(fr.Warnings, w.String())
 			}
 			fr.Truncated = len(b.warns) > 0
+			if fr.Truncated {
+				fr.CutAt = b.warns[0].Offset
+				cut = fmt.Sprintf("%s is cut at byte %d", fr.Name, fr.CutAt)
+			}
 			if b.err != nil {
 				fr.Err = b.err
+				prevPart = -1
+			} else if fr.Records == 0 && len(fr.BadLines) > 0 {
+				fr.Err = fmt.Errorf("%s: no valid record after the header: all %d line(s) were skipped (first: %s)",
+					fr.Name, len(fr.BadLines), fr.BadLines[0])
 				prevPart = -1
 			}
 		}
 	}
 	if open {
-		e.Finish(timeZero)
+		finish()
 	}
 	rep.Findings = e.Findings()
 	rep.Counts = e.Counts()
-	rep.Errors, rep.Warnings = e.Errors(), e.Warnings()
+	rep.Errors, rep.Warnings, rep.Notes = e.Errors(), e.Warnings(), e.Notes()
 	rep.Expected, rep.FaultReports = e.Expected(), e.FaultReports()
 	st := e.Stats()
 	rep.Dropped, rep.Records, rep.Frames = st.Dropped, st.Records, st.Frames

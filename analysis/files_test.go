@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -143,11 +144,24 @@ func TestTruncatedTrace(t *testing.T) {
 	if fr.Records != int64(lines) {
 		t.Fatalf("checked %d records, want the %d complete lines", fr.Records, lines)
 	}
-	// What was outstanding at the cut is reported, and nothing else.
-	for _, f := range rep.Findings {
-		if f.Rule != RuleUnackedSeq && f.Rule != RuleUnmatchedRequest {
-			t.Errorf("unexpected finding: %s", f)
+	// What was outstanding at the cut cannot be judged: no error, and
+	// one undetermined note per connection still open, naming the cut.
+	if rep.Errors != 0 {
+		t.Fatalf("%d errors on a cut trace:%s", rep.Errors, dump(rep.Findings))
+	}
+	notes := of(rep.Findings, RuleUndetermined)
+	conns := map[string]bool{}
+	for _, f := range notes {
+		if conns[f.Conn] {
+			t.Errorf("two notes for connection %s", f.Conn)
 		}
+		conns[f.Conn] = true
+		if !strings.Contains(f.Message, fmt.Sprintf("cut.jsonl is cut at byte %d", fr.CutAt)) {
+			t.Errorf("note does not name the cut: %s", f)
+		}
+	}
+	if fr.CutAt != int64(bytes.LastIndexByte(data[:cut], '\n')+1) {
+		t.Fatalf("notes %d, cut at %d:%s", len(notes), fr.CutAt, dump(rep.Findings))
 	}
 	t.Logf("%s; %d findings", fr.Warnings[0], len(rep.Findings))
 
@@ -227,16 +241,23 @@ func TestRotatedParts(t *testing.T) {
 		t.Fatalf("parts in different streams: %+v", rep.Files)
 	}
 
-	// Not consecutive parts: two streams, so the request is unanswered in
-	// the first and the reply an orphan in the second.
+	// Not consecutive parts: two streams, each read alone. The first ends
+	// with the request pending and the second starts with its reply:
+	// neither can be judged, so each connection gets one undetermined
+	// note and there is no error.
 	os.Rename(filepath.Join(dir, "run.2.jsonl.zst"), filepath.Join(dir, "run.3.jsonl.zst"))
 	writeTrace(t, filepath.Join(dir, "run.3.jsonl.zst"), 3, p2)
 	paths, _ = ExpandPaths([]string{dir})
 	rep = CheckFiles(paths, quiet())
-	want(t, rep.Findings, RuleUnmatchedRequest, 1)
-	f := want(t, rep.Findings, RuleOrphanResponse, 1)
-	if f[0].File != paths[1] || f[0].Line != 2 {
-		t.Fatalf("orphan at %s:%d", f[0].File, f[0].Line)
+	if rep.Errors != 0 || rep.Notes != 2 {
+		t.Fatalf("errors %d notes %d:%s", rep.Errors, rep.Notes, dump(rep.Findings))
+	}
+	f := want(t, rep.Findings, RuleUndetermined, 2)
+	if f[0].File != paths[0] || !strings.Contains(f[0].Message, "the trace ends with the connection open: not judged: 1 request(s) awaiting a reply") {
+		t.Fatalf("first part: %s", f[0])
+	}
+	if f[1].File != paths[1] || f[1].Line != 2 || !strings.Contains(f[1].Message, "the connection started before the trace: not judged: 1 reply(ies)") {
+		t.Fatalf("second part: %s", f[1])
 	}
 }
 

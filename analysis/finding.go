@@ -55,6 +55,10 @@ func (e *Engine) report(rule string, sev Severity, id *ident, p pos, t int64, re
 	if e.disabled[rule] {
 		return
 	}
+	if e.lost(rule, id) {
+		e.suppressed++
+		return
+	}
 	f := Finding{
 		Rule: rule, Severity: sev, File: e.files[p.file], Line: p.line, Conn: id.conn,
 		T: time.Unix(0, t).UTC(), Message: msg, RelatedLine: related.line, Subject: subject,
@@ -63,7 +67,7 @@ func (e *Engine) report(rule string, sev Severity, id *ident, p pos, t int64, re
 	if related.line != 0 {
 		f.RelatedFile = e.files[related.file]
 	}
-	if e.inj != nil && e.inj.explains(&f, p, related) {
+	if e.inj != nil && sev != Note && e.inj.explains(&f, p, related) {
 		f.Severity, sev = Expected, Expected
 	}
 	e.counts[rule]++

@@ -20,7 +20,7 @@ import (
 // also says how the client reacted (FaultReports).
 
 // Expected is the severity of a finding an injected fault explains.
-const Expected Severity = 3
+const Expected Severity = 4
 
 // FaultReport is one injected fault and the client's reaction to it.
 type FaultReport struct {
@@ -93,6 +93,7 @@ type injected struct {
 	withheld map[string]map[int64]bool // session key -> event_seqs not delivered in order
 	closedBy map[string]*injFault      // conn -> the close or truncate fault
 	closes   []*injFault               // close and truncate faults, in order
+	tornDown map[string]bool           // conns the client closed in reaction to an injected close
 }
 
 // maxFaults bounds the faults tracked per stream.
@@ -100,7 +101,7 @@ const maxFaults = 100000
 
 func newInjected() *injected {
 	return &injected{byFrame: map[int64]*injFault{}, conn: map[expKey]bool{}, sess: map[expKey]bool{},
-		lines: map[lineKey]bool{}, withheld: map[string]map[int64]bool{}, closedBy: map[string]*injFault{}}
+		lines: map[lineKey]bool{}, withheld: map[string]map[int64]bool{}, closedBy: map[string]*injFault{}, tornDown: map[string]bool{}}
 }
 
 func sessKey(s protocol.Session) string {
@@ -125,6 +126,9 @@ func (e *Engine) noteFault(r *trace.Record, t int64, p pos) {
 // no fault names.
 func (e *Engine) faultedFrame(r *trace.Record, t int64, p pos) bool {
 	in := e.inj
+	if r.From == trace.Client && r.Op == trace.OpClose {
+		e.injClientClose(r)
+	}
 	f := in.byFrame[r.N]
 	if r.N == 0 {
 		return false
@@ -312,15 +316,25 @@ func (e *Engine) injClosed(r *trace.Record, p pos) {
 		return
 	}
 	// A client tears its session down when one of its sockets is closed
-	// under it: closes of the session's other sockets before the client
-	// reconnects are the fault's too.
+	// under it: the session's other sockets it closes before reconnecting
+	// (see injClientClose) end with the fault's leftovers too.
+	if e.inj.tornDown[r.Conn] {
+		delete(e.inj.tornDown, r.Conn)
+		e.inj.lines[lineKey{r.Conn, p.line, p.file}] = true
+	}
+}
+
+// injClientClose notes a client's close frame on a socket of a session
+// one of whose sockets an injected fault closed, before the client
+// reconnected: the client is tearing the session down.
+func (e *Engine) injClientClose(r *trace.Record) {
 	s := e.sockets[r.Conn]
 	if s == nil {
 		return
 	}
 	for _, f := range e.inj.open {
-		if f.wantReopen && f.reopened == "" && f.session == s.id.session {
-			e.inj.lines[lineKey{r.Conn, p.line, p.file}] = true
+		if f.wantReopen && f.reopened == "" && f.session == s.id.session && f.rep.Conn != r.Conn {
+			e.inj.tornDown[r.Conn] = true
 		}
 	}
 }

@@ -12,7 +12,8 @@ import (
 // ones too). A rule with error findings fails, its failure listing them;
 // warnings are listed in the test case's system-out and do not fail it,
 // matching the exit code. A file that could not be read is a suite with
-// one erroring "read" test case.
+// one erroring "read" test case; a file that was cut has a skipped
+// "complete-trace" test case saying where.
 func WriteJUnit(w io.Writer, r *Report) error {
 	type failure struct {
 		Type    string `xml:"type,attr"`
@@ -24,6 +25,7 @@ func WriteJUnit(w io.Writer, r *Report) error {
 		Classname string   `xml:"classname,attr"`
 		Failure   *failure `xml:"failure,omitempty"`
 		Error     *failure `xml:"error,omitempty"`
+		Skipped   *failure `xml:"skipped,omitempty"`
 		SystemOut string   `xml:"system-out,omitempty"`
 	}
 	type suite struct {
@@ -31,6 +33,7 @@ func WriteJUnit(w io.Writer, r *Report) error {
 		Tests    int        `xml:"tests,attr"`
 		Failures int        `xml:"failures,attr"`
 		Errors   int        `xml:"errors,attr"`
+		Skipped  int        `xml:"skipped,attr"`
 		Cases    []testcase `xml:"testcase"`
 	}
 	type suites struct {
@@ -58,9 +61,15 @@ func WriteJUnit(w io.Writer, r *Report) error {
 				Error: &failure{Type: "read-error", Message: fr.Err.Error(), Text: fr.Err.Error()}})
 			s.Errors++
 		} else {
+			if fr.Truncated {
+				msg := fmt.Sprintf("file cut at byte %d: checked up to the cut; what was pending there is undetermined", fr.CutAt)
+				s.Cases = append(s.Cases, testcase{Name: "complete-trace", Classname: "wsproxy.check",
+					Skipped: &failure{Type: "cut", Message: msg, Text: strings.Join(fr.Warnings, "\n")}})
+				s.Skipped++
+			}
 			for _, rule := range rules {
 				tc := testcase{Name: rule.ID, Classname: "wsproxy.check." + rule.ID}
-				var errs, warns []string
+				var errs, warns []string // notes go with warnings
 				for _, f := range byFile[fr.Name] {
 					if f.Rule != rule.ID {
 						continue
@@ -77,7 +86,11 @@ func WriteJUnit(w io.Writer, r *Report) error {
 					s.Failures++
 				}
 				if len(warns) > 0 {
-					tc.SystemOut = fmt.Sprintf("%d warning(s)\n%s", len(warns), strings.Join(warns, "\n"))
+					what := "warning(s)"
+					if rule.Severity == Note {
+						what = "note(s)"
+					}
+					tc.SystemOut = fmt.Sprintf("%d %s\n%s", len(warns), what, strings.Join(warns, "\n"))
 				}
 				s.Cases = append(s.Cases, tc)
 			}

@@ -183,7 +183,7 @@ func TestRuleExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range Rules() {
-		prefix := regexp.MustCompile(`^t\.jsonl:\d+: (error|warning): ` + regexp.QuoteMeta(r.ID) + `: `)
+		prefix := regexp.MustCompile(`^t\.jsonl:\d+: (error|warning|note): ` + regexp.QuoteMeta(r.ID) + `: `)
 		if !prefix.MatchString(r.Example) {
 			t.Errorf("%s: example %q", r.ID, r.Example)
 		}

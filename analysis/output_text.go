@@ -149,7 +149,32 @@ func writeSummary(w io.Writer, r *Report) {
 			files++
 		}
 	}
-	fmt.Fprintf(w, "%d error(s), %d warning(s) in %d file(s), %d frames\n", r.Errors, r.Warnings, files, r.Frames)
+	notes := ""
+	if r.Notes > 0 {
+		notes = fmt.Sprintf(", %d note(s) (undetermined, not judged)", r.Notes)
+	}
+	errs := r.ReadErrors()
+	if files > 0 || len(errs) == 0 {
+		fmt.Fprintf(w, "%d error(s), %d warning(s)%s in %d file(s), %d frames\n", r.Errors, r.Warnings, notes, files, r.Frames)
+	}
+	if cut := r.Cut(); len(cut) == 1 {
+		fmt.Fprintf(w, "1 file cut at byte %d (%s): checked up to the cut\n", cut[0].CutAt, cut[0].Name)
+	} else if len(cut) > 1 {
+		fmt.Fprintf(w, "%d files cut (checked up to the cut):", len(cut))
+		for _, f := range cut {
+			fmt.Fprintf(w, " %s at byte %d;", f.Name, f.CutAt)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(errs) > 0 {
+		if files == 0 {
+			fmt.Fprintf(w, "nothing checked: ")
+		}
+		fmt.Fprintf(w, "%d of %d file(s) could not be read, so not checked:\n", len(errs), len(r.Files))
+		for _, err := range errs {
+			fmt.Fprintf(w, "  %v\n", err)
+		}
+	}
 	if r.Dropped > 0 {
 		fmt.Fprintf(w, "(%d findings not listed: over the collection bound)\n", r.Dropped)
 	}

@@ -17,6 +17,10 @@ const (
 	// Error: a broken guarantee (a lost, unacknowledged or unmatched
 	// message, a device bug).
 	Error
+	// Note: something the trace cannot show and the checker did not
+	// judge (a cut, records lost in -lossy mode, a payload nested too
+	// deep). Notes never fail a check.
+	Note
 )
 
 // String returns "warning" or "error".
@@ -26,6 +30,8 @@ func (s Severity) String() string {
 		return "warning"
 	case Error:
 		return "error"
+	case Note:
+		return "note"
 	case Expected:
 		return "expected"
 	}
@@ -42,6 +48,8 @@ func (s *Severity) UnmarshalText(b []byte) error {
 		*s = Warning
 	case "error":
 		*s = Error
+	case "note":
+		*s = Note
 	case "expected":
 		*s = Expected
 	default:
@@ -73,6 +81,7 @@ const (
 	RuleMissingField       = "missing-field"
 	RuleBinaryFrame        = "binary-frame"
 	RuleFrameError         = "frame-error"
+	RuleUndetermined       = "undetermined"
 )
 
 // Rule describes one check.
@@ -161,6 +170,9 @@ var rules = []Rule{
 	{RuleFrameError, Warning, false, "frame",
 		"an error record: a frame the proxy could not decode",
 		"t.jsonl:7: warning: frame-error: invalid UTF-8 in text frame"},
+	{RuleUndetermined, Note, false, "socket",
+		"what the trace cannot show, not judged: what was pending at a cut or a close by the proxy, acks and replies for frames from before the trace began, a connection after records were lost (-lossy), a payload nested too deep",
+		"t.jsonl:90: note: undetermined: the trace ends with the connection open (file cut at byte 5120): not judged: 2 unacked seq(s), 1 request(s) awaiting a reply"},
 }
 
 var ruleByID = func() map[string]*Rule {

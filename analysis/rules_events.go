@@ -1,13 +1,9 @@
 package analysis
 
 import (
-	"bytes"
 	"fmt"
-	"hash/maphash"
 	"sort"
-	"strconv"
 
-	"github.com/lettadev/wsproxy/internal/jsonscan"
 	"github.com/lettadev/wsproxy/protocol"
 )
 
@@ -179,6 +175,12 @@ func (ev *events) closeWindows(e *Engine, ss *session, now int64, all bool) int6
 		first := ev.buf[0]
 		a, b := ev.next, first.seq-1
 		subject := gapName(a, b)
+		if ss.partial {
+			e.undetermined(first.sock, first.p, first.t, midStreamWhy+" (its session's other sockets are unknown)", RuleEventSeqGap, "event_seq gap(s)", 1)
+			ev.next = first.seq
+			ev.drain()
+			continue
+		}
 		e.report(RuleEventSeqGap, Error, first.sock, first.p, first.t, ev.lastP, subject,
 			fmt.Sprintf("event_seq %s missing: jumped from %d to %d", subject, a-1, first.seq))
 		if ev.lastSync < rt {
@@ -202,6 +204,22 @@ func (ev *events) flush(e *Engine, ss *session, now int64) {
 	ev.expire(e, ss, now)
 }
 
+// pending returns the missing ranges still in a reordering window and
+// the gaps still waiting for a sync.
+func (ev *events) pending() (gaps, syncs int) {
+	next := ev.next
+	if !ev.anchored && len(ev.buf) > 0 {
+		next = ev.buf[0].seq
+	}
+	for _, b := range ev.buf {
+		if b.seq > next {
+			gaps++
+		}
+		next = b.seq + 1
+	}
+	return gaps, ev.gaps.len()
+}
+
 // synced handles a client sync on any socket of the session.
 func (ss *session) synced(e *Engine, s *socket, t int64, p pos) {
 	ev := &ss.ev
@@ -221,72 +239,19 @@ func (ss *session) synced(e *Engine, s *socket, t int64, p pos) {
 func (ss *session) checkKey(e *Engine, s *socket, info *protocol.TypeInfo, t int64, p pos) bool {
 	env := &e.env
 	kh := hashBytes(env.IdempotencyKey)
-	ch := contentHash(e.payload, env)
+	ch := protocol.ContentHash(hashSeed, e.payload)
 	first, ok := ss.keys.get(kh)
 	if !ok {
 		ss.keys.add(kh, keyEntry{eventSeq: env.EventSeq, hasSeq: env.HasEventSeq, hash: ch, p: p})
 		return false
 	}
 	sev, how := Warning, "identical apart from seq: a redelivery the client must dedupe"
+	// protocol.ContentHash is the one definition of "identical apart
+	// from transport fields" (top-level members only).
 	if first.hash != ch {
 		sev, how = Error, "with a different payload: a device bug"
 	}
 	e.report(RuleDuplicateKey, sev, &s.id, p, t, first.p, string(env.IdempotencyKey),
 		fmt.Sprintf("%s %s delivered again (%s); first at %s", typeName(info), env.IdempotencyKey, how, lineRef(first.p)))
 	return first.hasSeq == env.HasEventSeq && first.eventSeq == env.EventSeq
-}
-
-// contentHash hashes a payload without its top-level transport seq member
-// (and the comma that separates it), so that a relay redelivery with a new
-// seq hashes like the first delivery.
-func contentHash(p []byte, env *protocol.Envelope) uint64 {
-	if !env.HasSeq {
-		return hashBytes(p)
-	}
-	a, b := seqMember(p, env.Seq)
-	if a < 0 {
-		return hashBytes(p)
-	}
-	if a > 0 && p[a-1] == ',' {
-		a--
-	} else if b < len(p) && p[b] == ',' {
-		b++
-	}
-	var h maphash.Hash
-	h.SetSeed(hashSeed)
-	h.Write(p[:a])
-	h.Write(p[b:])
-	return h.Sum64()
-}
-
-// seqMember returns the byte range of the top-level `"seq":n` member, or
-// -1, -1. The common case, one `"seq":n` in the payload, takes a fast
-// path; anything else walks the top level.
-func seqMember(p []byte, n int64) (int, int) {
-	var buf [32]byte
-	pat := strconv.AppendInt(append(buf[:0], `"seq":`...), n, 10)
-	if i := bytes.Index(p, pat); i >= 0 {
-		j := i + len(pat)
-		if (i == 0 || p[i-1] != '\\') && (j == len(p) || !isNumberByte(p[j])) && !bytes.Contains(p[j:], pat) {
-			return i, j
-		}
-	}
-	o := jsonscan.NewObject(p, 0)
-	for {
-		key, esc, _, ve, ok := o.Next()
-		if !ok {
-			return -1, -1
-		}
-		if !esc && string(key) == "seq" {
-			start := cap(p) - cap(key) - 1 // the key's opening quote
-			if start >= 0 && start < ve && p[start] == '"' {
-				return start, ve
-			}
-			return -1, -1
-		}
-	}
-}
-
-func isNumberByte(c byte) bool {
-	return c >= '0' && c <= '9' || c == '.' || c == 'e' || c == 'E' || c == '-' || c == '+'
 }

@@ -176,6 +176,10 @@ func (s *socket) reply(e *Engine, info *protocol.TypeInfo, t int64, p pos) {
 	if !byTerm && s.startedR[info.Name] {
 		return
 	}
+	if s.midStream {
+		e.undetermined(&s.id, p, t, midStreamWhy, RuleOrphanResponse, "reply(ies) to commands that may predate the trace", 1)
+		return
+	}
 	e.report(RuleOrphanResponse, Error, &s.id, p, t, pos{}, string(id),
 		fmt.Sprintf("%s %s: no command on this socket had this %s", info.Name, id, what))
 }
@@ -189,6 +193,10 @@ func (s *socket) replyAnon(e *Engine, info *protocol.TypeInfo, t int64, p pos) {
 		}
 	}
 	if s.startedR[info.Name] {
+		return
+	}
+	if s.midStream {
+		e.undetermined(&s.id, p, t, midStreamWhy, RuleOrphanResponse, "reply(ies) to commands that may predate the trace", 1)
 		return
 	}
 	e.report(RuleOrphanResponse, Error, &s.id, p, t, pos{}, "",

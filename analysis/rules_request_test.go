@@ -118,6 +118,8 @@ func TestOrphanResponse(t *testing.T) {
 		s.open("s", "conn-1", "stream")
 		s.client("c", `{"type":"read_file","request_id":"rf-1","path":"/a"}`)
 		l := s.server("s", `{"type":"read_file_response","request_id":"rf-1","success":true}`)
+		s.close("c")
+		s.close("s")
 		fs := s.run(quiet())
 		check(t, want(t, fs, RuleOrphanResponse, 1)[0], Error, l, 0, "rf-1")
 		want(t, fs, RuleUnmatchedRequest, 1)
@@ -170,6 +172,7 @@ func TestUnansweredApproval(t *testing.T) {
 		s.server("c", cr(2, "perm-2"))
 		s.client("c", answer("perm-2"))
 		s.server("c", cr(3, "perm-1")) // re-sent, still the same request
+		s.close("c")
 		fs := s.run(quiet())
 		f := want(t, fs, RuleUnansweredApproval, 1)
 		check(t, f[0], Error, l, 0, "perm-1")

@@ -35,6 +35,9 @@ func (s *socket) serverSeq(e *Engine, n int64, info *protocol.TypeInfo, t int64,
 			return // a repeat: the first one is (or was) waiting for its ack
 		}
 	} else {
+		if !s.hasSeq {
+			s.lowSeq = n
+		}
 		s.hasSeq, s.lastSeq, s.lastSeqP = true, n, p
 	}
 	s.addSent(n)
@@ -51,6 +54,10 @@ func (s *socket) serverSeq(e *Engine, n int64, info *protocol.TypeInfo, t int64,
 func (s *socket) ack(e *Engine, n int64, t int64, p pos) {
 	w := s.findUnacked(n)
 	if w == nil {
+		if s.midStream && (!s.hasSeq || n < s.lowSeq) {
+			e.undetermined(&s.id, p, t, midStreamWhy, RuleAckUnknownSeq, "ack(s) of seqs sent before the trace began", 1)
+			return
+		}
 		if !s.sentHas(n) {
 			high := "none"
 			if s.hasSeq {
@@ -70,6 +77,10 @@ func (s *socket) ack(e *Engine, n int64, t int64, p pos) {
 		s.unacked.pop()
 	}
 }
+
+// midStreamWhy explains what is undetermined on a socket whose open
+// record is not in the stream.
+const midStreamWhy = "the connection started before the trace"
 
 // findUnacked returns the waiting entry for seq n, or nil.
 func (s *socket) findUnacked(n int64) *seqWait {

@@ -62,12 +62,13 @@ func TestUnackedSeq(t *testing.T) {
 			t.Fatalf("after the late ack: %s", dump(got))
 		}
 	})
-	t.Run("trace ends with seq unacked", func(t *testing.T) {
+	t.Run("socket closes with seq unacked", func(t *testing.T) {
 		s := newScript()
 		s.open("c", "conn-1", "stream")
 		l := s.server("c", ev("stream_delta", 1, `"seq":1`))
+		lc := s.close("c")
 		f := want(t, s.run(quiet()), RuleUnackedSeq, 1)
-		check(t, f[0], Error, l, 0, "1")
+		check(t, f[0], Error, l, lc, "1")
 	})
 	t.Run("acks are per socket", func(t *testing.T) {
 		s := newScript()
@@ -75,8 +76,10 @@ func TestUnackedSeq(t *testing.T) {
 		s.open("b", "conn-1", "stream")
 		l := s.server("a", `{"type":"file_changed","seq":1}`)
 		lb := s.client("b", `{"type":"ack","seq":1}`)
+		s.close("a")
+		s.close("b")
 		fs := s.run(quiet())
-		check(t, want(t, fs, RuleUnackedSeq, 1)[0], Error, l, 0, "1")
+		check(t, want(t, fs, RuleUnackedSeq, 1)[0], Error, l, l+2, "1")
 		check(t, want(t, fs, RuleAckUnknownSeq, 1)[0], Error, lb, 0, "1")
 	})
 }

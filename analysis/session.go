@@ -27,6 +27,20 @@ type session struct {
 	answered  window[struct{}]
 
 	devPings queue[pingWait]
+
+	// partial is set for the session of a socket that started before the
+	// trace: its other sockets are unknown, so its event_seq gaps cannot
+	// be judged.
+	partial bool
+
+	// cut is set when the session's last socket to close was cut (the
+	// trace ended with it open, or the proxy closed it): what the session
+	// still owes then is undetermined, counted on cutSock's note.
+	cut     bool
+	cutWhy  string
+	cutSock *ident
+	cutP    pos
+	cutT    int64
 }
 
 // approval is a device request (control_request) waiting for its answer.
@@ -55,6 +69,7 @@ func (e *Engine) newSession(key sessionKey) *session {
 
 func (ss *session) attach(e *Engine) {
 	ss.sockets++
+	ss.cut = false
 	ss.linger = never
 }
 
@@ -76,14 +91,22 @@ func (ss *session) detach(e *Engine, t int64) {
 // ended is true when the stream ended (Finish).
 func (e *Engine) releaseSession(ss *session, t int64, ended bool) {
 	ss.fire(e, t)
-	ss.ev.flush(e, ss, t)
-	why := "before its sockets closed"
-	if ended {
-		why = "before the trace ended"
-	}
-	for _, a := range ss.sortedApprovals() {
-		e.report(RuleUnansweredApproval, Error, a.sock, a.p, a.t, pos{}, a.id,
-			fmt.Sprintf("%s %s was never answered by an %s %s", a.typ, a.id, a.answeredBy, why))
+	if ss.cut {
+		gaps, syncs := ss.ev.pending()
+		e.undetermined(ss.cutSock, ss.cutP, ss.cutT, ss.cutWhy, RuleEventSeqGap, "event_seq gap(s) still in the reordering window", gaps)
+		e.undetermined(ss.cutSock, ss.cutP, ss.cutT, ss.cutWhy, RuleGapWithoutSync, "gap(s) awaiting a sync", syncs)
+		e.undetermined(ss.cutSock, ss.cutP, ss.cutT, ss.cutWhy, RuleUnansweredApproval, "approval(s) awaiting an answer", len(ss.approvals))
+		e.undetermined(ss.cutSock, ss.cutP, ss.cutT, ss.cutWhy, RulePingWithoutPong, "device ping(s) awaiting a pong", ss.devPings.len())
+	} else {
+		ss.ev.flush(e, ss, t)
+		why := "before its sockets closed"
+		if ended {
+			why = "before the trace ended"
+		}
+		for _, a := range ss.sortedApprovals() {
+			e.report(RuleUnansweredApproval, Error, a.sock, a.p, a.t, pos{}, a.id,
+				fmt.Sprintf("%s %s was never answered by an %s %s", a.typ, a.id, a.answeredBy, why))
+		}
 	}
 	ss.dead = true
 	ss.approvals = nil

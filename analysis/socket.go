@@ -26,6 +26,12 @@ type socket struct {
 
 	openT int64
 	openP pos
+	lastT int64 // the socket's latest record
+	lastP pos
+	// midStream is set for a socket whose open record is not in the
+	// stream: it started before the trace (lowSeq is its first seq).
+	midStream bool
+	lowSeq    int64
 
 	// transport seq (rules_transport.go)
 	hasSeq   bool
@@ -72,6 +78,8 @@ func (e *Engine) newSocket(conn string, info protocol.Session, t int64, p pos) *
 		id:        ident{conn: conn, channel: info.Channel, ordinal: e.ordinals[k], session: info.Key()},
 		openT:     t,
 		openP:     p,
+		lastT:     t,
+		lastP:     p,
 		lastPingT: t,
 		lastPingP: p,
 		recent:    newWindow[recentCmd](e.cfg.RequestIDWindow),
@@ -96,11 +104,13 @@ func (e *Engine) newSocket(conn string, info protocol.Session, t int64, p pos) *
 }
 
 // closeSocket fires what is due on s at t, reports what is still owed on
-// it, and releases it. closed is false when the stream ended with the
-// socket open (Finish).
-func (e *Engine) closeSocket(s *socket, t int64, p pos, closed bool) {
+// it, and releases it. cut is "" for a close the trace shows the peers
+// make; otherwise it says why what is still pending cannot be judged (the
+// trace ended with the socket open, or the proxy closed it), and pending
+// items go into the connection's undetermined note instead.
+func (e *Engine) closeSocket(s *socket, t int64, p pos, cut string) {
 	why := "before the socket closed"
-	if !closed {
+	if cut != "" {
 		why = "before the trace ended"
 	}
 	if !s.hbReported && t-s.lastPingT >= e.hbLimit {
@@ -109,27 +119,54 @@ func (e *Engine) closeSocket(s *socket, t int64, p pos, closed bool) {
 			fmt.Sprintf("no ping from the client for %s %s (until %s)", dur(t-s.lastPingT), s.since(), strings.TrimPrefix(why, "before ")))
 	}
 	s.expire(e, t)
+	at, atT := p, t
+	if at.line == 0 {
+		at, atT = s.lastP, s.lastT
+	}
+	seqs, reqs := 0, 0
 	for s.unacked.len() > 0 {
 		w := s.unacked.pop()
-		if !w.acked {
-			e.report(RuleUnackedSeq, Error, &s.id, w.p, w.t, p, seqName(w.seq),
-				fmt.Sprintf("seq %d (%s) was not acked %s", w.seq, w.typ, why))
+		if w.acked {
+			continue
 		}
+		if cut != "" {
+			seqs++
+			continue
+		}
+		e.report(RuleUnackedSeq, Error, &s.id, w.p, w.t, p, seqName(w.seq),
+			fmt.Sprintf("seq %d (%s) was not acked %s", w.seq, w.typ, why))
 	}
 	for s.reqQ.len() > 0 {
 		r := s.reqQ.pop()
 		if !r.done && r.reported() {
-			e.report(RuleUnmatchedRequest, Error, &s.id, r.p, r.t, p, r.id,
-				fmt.Sprintf("%s %s got no reply %s (accepted: %s)", r.info.Name, r.id, why, strings.Join(r.info.Replies, ", ")))
+			if cut != "" {
+				reqs++
+			} else {
+				e.report(RuleUnmatchedRequest, Error, &s.id, r.p, r.t, p, r.id,
+					fmt.Sprintf("%s %s got no reply %s (accepted: %s)", r.info.Name, r.id, why, strings.Join(r.info.Replies, ", ")))
+			}
 		}
 		r.done = true
 	}
+	pings := s.clientPings.len() + s.wsPings[0].len() + s.wsPings[1].len()
+	if cut != "" {
+		e.undetermined(&s.id, at, atT, cut, RuleUnackedSeq, "unacked seq(s)", seqs)
+		e.undetermined(&s.id, at, atT, cut, RuleUnmatchedRequest, "request(s) awaiting a reply", reqs)
+		e.undetermined(&s.id, at, atT, cut, RulePingWithoutPong, "ping(s) awaiting a pong", pings)
+	}
 	if s.cmds > 0 && !s.attachOK && !s.attachDone {
 		s.attachDone = true
-		e.report(RuleNoSyncOnAttach, Warning, &s.id, s.firstCmdP, s.firstCmdT, pos{}, "",
-			fmt.Sprintf("the client's %d command(s) on this socket (%s) include no sync with recover_approvals:true",
-				s.cmds, strings.Join(s.cmdNames, ", ")))
+		if cut != "" && s.cmds < e.cfg.AttachCommands {
+			e.undetermined(&s.id, at, atT, cut, RuleNoSyncOnAttach, "attach sequence(s) with no sync yet", 1)
+		} else {
+			e.report(RuleNoSyncOnAttach, Warning, &s.id, s.firstCmdP, s.firstCmdT, pos{}, "",
+				fmt.Sprintf("the client's %d command(s) on this socket (%s) include no sync with recover_approvals:true",
+					s.cmds, strings.Join(s.cmdNames, ", ")))
+		}
 	}
+	// The session's last socket to close decides whether what the session
+	// still owes can be judged.
+	s.sess.cut, s.sess.cutWhy, s.sess.cutSock, s.sess.cutP, s.sess.cutT = cut != "", cut, &s.id, at, atT
 	s.dead = true
 	s.pending, s.anon, s.recent, s.startedR = nil, nil, window[recentCmd]{}, nil
 	s.clientPings.reset()

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/http"
 	"net/url"
 	"strings"
@@ -38,6 +39,10 @@ var errDisconnected = errors.New("session disconnected")
 // Client is the reference remote client. Set the option fields, then call
 // Run; a Client may run several scripts, one at a time or concurrently.
 type Client struct {
+	// Model is the protocol model the client speaks (default
+	// protocol.DefaultModel): which commands get which replies, by which
+	// id. Another protocol version is another model.
+	Model *protocol.Model
 	// URL is the environment base URL (http://host:port) or a full status
 	// WebSocket URL (ws://host/v1/environments/{id}/status/ws?...).
 	URL string
@@ -122,6 +127,13 @@ func (c *Client) turnTimeout() time.Duration {
 	return DefaultTurnTimeout
 }
 
+func (c *Client) model() *protocol.Model {
+	if c.Model != nil {
+		return c.Model
+	}
+	return protocol.DefaultModel
+}
+
 func (c *Client) gapGrace() time.Duration {
 	if c.GapGrace > 0 {
 		return c.GapGrace
@@ -150,7 +162,7 @@ func (c *Client) Run(ctx context.Context, script *Script) (*Report, error) {
 	if script == nil {
 		script = DefaultScript()
 	}
-	if err := script.Validate(); err != nil {
+	if err := script.ValidateFor(c.model()); err != nil {
 		return nil, err
 	}
 	r, err := newRun(ctx, c, script)
@@ -399,6 +411,7 @@ func newRun(ctx context.Context, c *Client, script *Script) (*run, error) {
 		pending:      map[string]*request{},
 		used:         map[string]*request{},
 		keys:         map[string]uint64{},
+		hashSeed:     maphash.MakeSeed(),
 		delivered:    map[string]bool{},
 		written:      map[string]string{},
 		commandTypes: map[string]bool{},
@@ -439,8 +452,9 @@ type run struct {
 	pending      map[string]*request // by request_id, awaiting a reply
 	used         map[string]*request // every request_id sent
 	waiters      []*waiter
-	keys         map[string]uint64 // idempotency_key → payload hash
-	delivered    map[string]bool   // keys delivered to the application
+	keys         map[string]uint64 // idempotency_key → protocol.ContentHash
+	hashSeed     maphash.Seed
+	delivered    map[string]bool // keys delivered to the application
 	gaps         gapTracker
 	status       string
 	turn         *turnObs

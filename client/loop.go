@@ -4,12 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"sort"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/lettadev/wsproxy/faults"
 	"github.com/lettadev/wsproxy/protocol"
 )
 
@@ -186,7 +185,7 @@ func (r *run) onInbound(x inbound) {
 
 	// Dedupe by idempotency_key.
 	if key := string(env.IdempotencyKey); key != "" {
-		h := payloadHash(x.data)
+		h := protocol.ContentHash(r.hashSeed, x.data)
 		if first, dup := r.keys[key]; dup {
 			r.rep.DuplicatesDropped++
 			if first != h {
@@ -231,28 +230,6 @@ func (r *run) onInbound(x inbound) {
 		}
 	}
 	r.notify(f)
-}
-
-// payloadHash hashes a frame without its transport seq, so that a relay
-// redelivery (same payload, new seq) hashes the same.
-func payloadHash(data []byte) uint64 {
-	var m map[string]json.RawMessage
-	h := fnv.New64a()
-	if json.Unmarshal(data, &m) != nil {
-		h.Write(data)
-		return h.Sum64()
-	}
-	delete(m, "seq")
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		h.Write([]byte(k))
-		h.Write(m[k])
-	}
-	return h.Sum64()
 }
 
 func errorText(f *frame) string {
@@ -300,7 +277,7 @@ func (r *run) socketLost(k *csock, err error) {
 	for id, q := range r.pending {
 		if q.sess == s {
 			delete(r.pending, id)
-			if q.info != nil && !q.info.ReplyOptional {
+			if q.info.NeedsReply() {
 				r.rep.Abandoned = append(r.rep.Abandoned, q.typ+" "+id)
 			}
 			q.finish(nil, errDisconnected)
@@ -522,7 +499,7 @@ func (r *run) reportGap(a, b int64) {
 	r.c.logf("client: event_seq gap %s on %s", subj, r.gaps.connID)
 	if r.c.Inject.NoSync {
 		c := r.sess.control
-		r.addFault(Fault{Knob: KnobNoSync, Rule: "gap-without-sync", Subject: subj, ConnectionID: r.gaps.connID,
+		r.addFault(Fault{Knob: KnobNoSync, Rule: faults.RuleGapWithoutSync, Subject: subj, ConnectionID: r.gaps.connID,
 			Channel: c.channel, Socket: c.ordinal, Detail: "gap seen, no sync sent"})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/lettadev/wsproxy/faults"
 	"github.com/lettadev/wsproxy/protocol"
 )
 
@@ -38,7 +39,7 @@ func (q *request) finish(f *frame, err error) {
 
 // wantsRequestID reports whether a command is matched by request_id.
 func wantsRequestID(info *protocol.TypeInfo) bool {
-	return info != nil && info.Correlate == protocol.ByRequestID && len(info.Replies) > 0
+	return info.RepliesByRequestID()
 }
 
 // startRequest sends a command on the session's control socket (the
@@ -46,7 +47,7 @@ func wantsRequestID(info *protocol.TypeInfo) bool {
 // on the loop.
 func (r *run) startRequest(cmd map[string]any, kind string, scripted bool) (*request, error) {
 	typ, _ := cmd["type"].(string)
-	info := protocol.DefaultModel.Lookup(typ)
+	info := r.c.model().Lookup(typ)
 	s := r.sess
 	if s == nil || s.broken {
 		return nil, errDisconnected
@@ -67,7 +68,7 @@ func (r *run) startRequest(cmd map[string]any, kind string, scripted bool) (*req
 				r.scripted++
 				if n := r.c.Inject.ReuseRequestIDEvery; n > 0 && r.scripted%n == 0 && r.lastScripted != "" {
 					q.id = r.lastScripted
-					r.addFault(Fault{Knob: KnobReuseRequestID, Rule: "duplicate-request-id", Subject: q.id,
+					r.addFault(Fault{Knob: KnobReuseRequestID, Rule: faults.RuleDuplicateRequestID, Subject: q.id,
 						ConnectionID: s.control.connID, Channel: s.control.channel, Socket: s.control.ordinal,
 						Detail: fmt.Sprintf("%s reuses the request_id of the previous request", typ)})
 				}

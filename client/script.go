@@ -121,7 +121,10 @@ func LoadScript(path string) (*Script, error) {
 
 // Validate checks that every step has exactly one action and that sent
 // commands name a command type of the protocol model.
-func (s *Script) Validate() error {
+func (s *Script) Validate() error { return s.ValidateFor(protocol.DefaultModel) }
+
+// ValidateFor is Validate against the protocol model m.
+func (s *Script) ValidateFor(m *protocol.Model) error {
 	if len(s.Steps) == 0 {
 		return errors.New("script: no steps")
 	}
@@ -130,7 +133,7 @@ func (s *Script) Validate() error {
 		if st.Send != nil {
 			n++
 			t, _ := st.Send["type"].(string)
-			info := protocol.DefaultModel.Lookup(t)
+			info := m.Lookup(t)
 			if t == "" {
 				return fmt.Errorf("script: step %d: send has no type", i+1)
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/lettadev/wsproxy/faults"
 	"github.com/lettadev/wsproxy/protocol"
 )
 
@@ -199,7 +200,7 @@ func (r *run) install(socks []*csock, reconnect bool) error {
 		r.c.logf("client: attached session %d to %s (%d sockets)", s.n, r.connID, len(socks))
 		if r.c.Inject.NeverPing {
 			for _, k := range socks {
-				r.addFault(Fault{Knob: KnobNeverPing, Rule: "missing-heartbeat", ConnectionID: r.connID,
+				r.addFault(Fault{Knob: KnobNeverPing, Rule: faults.RuleMissingHeartbeat, ConnectionID: r.connID,
 					Channel: k.channel, Socket: k.ordinal, Detail: "socket never sends a ping"})
 			}
 		} else if r.pingTicker == nil {
@@ -207,7 +208,7 @@ func (r *run) install(socks []*csock, reconnect bool) error {
 		}
 		// The sync's fence pings every socket: the heartbeat on attach.
 		if r.c.Inject.NoSync {
-			r.addFault(Fault{Knob: KnobNoSync, Rule: "no-sync-on-attach", ConnectionID: r.connID,
+			r.addFault(Fault{Knob: KnobNoSync, Rule: faults.RuleNoSyncOnAttach, ConnectionID: r.connID,
 				Channel: s.control.channel, Socket: s.control.ordinal, Detail: fmt.Sprintf("attach %d sent no sync", s.n)})
 			for _, k := range socks {
 				r.ping(k, nil)
@@ -229,7 +230,7 @@ func (r *run) read(k *csock) {
 			r.deliver(inbound{sock: k, err: err})
 			return
 		}
-		env, perr := protocol.Parse(data)
+		env, perr := r.c.model().Parse(data)
 		if perr == nil && env.HasSeq {
 			switch {
 			case k.closing.Load():
@@ -237,10 +238,10 @@ func (r *run) read(k *csock) {
 				if r.c.Inject.NeverPing {
 					knob, why = KnobNeverPing, why+" (no ping barrier to wait for it)"
 				}
-				r.addFault(Fault{Knob: knob, Rule: "unacked-seq", Subject: strconv.FormatInt(env.Seq, 10),
+				r.addFault(Fault{Knob: knob, Rule: faults.RuleUnackedSeq, Subject: strconv.FormatInt(env.Seq, 10),
 					ConnectionID: k.connID, Channel: k.channel, Socket: k.ordinal, Detail: why})
 			case r.skipAck(k, env.Seq):
-				r.addFault(Fault{Knob: KnobSkipAck, Rule: "unacked-seq", Subject: strconv.FormatInt(env.Seq, 10),
+				r.addFault(Fault{Knob: KnobSkipAck, Rule: faults.RuleUnackedSeq, Subject: strconv.FormatInt(env.Seq, 10),
 					ConnectionID: k.connID, Channel: k.channel, Socket: k.ordinal,
 					Detail: fmt.Sprintf("%s not acked", env.TypeString())})
 			default:

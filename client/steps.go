@@ -113,7 +113,7 @@ func (r *run) stepSend(st Step) error {
 	if typ == "ping" {
 		return r.stepPing()
 	}
-	info := protocol.DefaultModel.Lookup(typ)
+	info := r.c.model().Lookup(typ)
 	switch {
 	case wantsRequestID(info):
 		return r.sendMatched(cmd, typ, info, st.AllowFailure)
@@ -130,12 +130,14 @@ func (r *run) stepSend(st Step) error {
 func (r *run) sendMatched(cmd map[string]any, typ string, info *protocol.TypeInfo, allowFailure bool) error {
 	var q *request
 	var err error
-	r.exec(func() {
+	if xerr := r.exec(func() {
 		q, err = r.startRequest(cmd, "rq", true)
 		if err == nil && typ == "sync" {
 			r.rep.SyncsSent++
 		}
-	})
+	}); xerr != nil {
+		return xerr // the run is over: the request was never started
+	}
 	if err != nil {
 		return err
 	}
@@ -239,13 +241,15 @@ func (r *run) sendTerminal(cmd map[string]any, typ string, info *protocol.TypeIn
 	var w *waiter
 	var s *session
 	var err error
-	r.exec(func() {
+	if xerr := r.exec(func() {
 		s = r.sess
 		w = r.addWaiter(func(f *frame) bool { return info.Accepts(f.typ) && string(f.env.TerminalID) == id })
 		if _, err = r.startRequest(cmd, "term", true); err != nil {
 			r.waiters = r.waiters[:len(r.waiters)-1]
 		}
-	})
+	}); xerr != nil {
+		return xerr
+	}
 	if err != nil {
 		return err
 	}

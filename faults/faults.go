@@ -8,36 +8,39 @@ package faults
 import (
 	"fmt"
 	"sort"
+
+	"github.com/lettadev/wsproxy/analysis"
 )
 
-// Checker rule ids a Fault can name.
+// Checker rule ids a Fault can name. They are the checker's own (package
+// analysis is their one home); the comments say what Subject holds.
 const (
 	// RuleEventSeqGap: event_seq values of a connection were never sent.
 	// Subject is the inclusive missing range "A-B".
-	RuleEventSeqGap = "event-seq-gap"
+	RuleEventSeqGap = analysis.RuleEventSeqGap
 	// RuleDuplicateIdempotencyKey: an event was delivered again with the
 	// same idempotency_key. Subject is the key.
-	RuleDuplicateIdempotencyKey = "duplicate-idempotency-key"
+	RuleDuplicateIdempotencyKey = analysis.RuleDuplicateKey
 	// RuleUnmatchedRequest: a command never got an accepted reply.
 	// Subject is its request_id.
-	RuleUnmatchedRequest = "unmatched-request"
+	RuleUnmatchedRequest = analysis.RuleUnmatchedRequest
 	// RuleOrphanResponse: a reply carries a request_id nobody sent.
 	// Subject is that request_id.
-	RuleOrphanResponse = "orphan-response"
+	RuleOrphanResponse = analysis.RuleOrphanResponse
 	// RuleUnackedSeq: a frame with a transport seq was never acked on the
 	// socket that delivered it. Subject is the seq in decimal.
-	RuleUnackedSeq = "unacked-seq"
+	RuleUnackedSeq = analysis.RuleUnackedSeq
 	// RuleMissingHeartbeat: a client socket never sent a ping.
-	RuleMissingHeartbeat = "missing-heartbeat"
+	RuleMissingHeartbeat = analysis.RuleMissingHeartbeat
 	// RuleNoSyncOnAttach: a client attached (or reattached) without
 	// sending sync.
-	RuleNoSyncOnAttach = "no-sync-on-attach"
+	RuleNoSyncOnAttach = analysis.RuleNoSyncOnAttach
 	// RuleGapWithoutSync: a client saw an event_seq gap and did not sync.
 	// Subject is the missing range "A-B".
-	RuleGapWithoutSync = "gap-without-sync"
+	RuleGapWithoutSync = analysis.RuleGapWithoutSync
 	// RuleDuplicateRequestID: a client reused a request_id. Subject is the
 	// reused id.
-	RuleDuplicateRequestID = "duplicate-request-id"
+	RuleDuplicateRequestID = analysis.RuleDuplicateRequestID
 )
 
 // Fault is one injected fault.

@@ -441,6 +441,32 @@ func (f *Filter) MatchFields(x *Fields) bool {
 	return true
 }
 
+// MatchTerms reports whether x matches every term that does not look at
+// the free text; MatchText whether it matches every free-text term. A
+// record matches when both hold: views that decode payloads on demand
+// check MatchTerms first and fill Fields.Text only for the records that
+// pass. Neither allocates.
+func (f *Filter) MatchTerms(x *Fields) bool { return f.matchSome(x, false) }
+
+// MatchText reports whether x.Text matches every free-text term.
+func (f *Filter) MatchText(x *Fields) bool { return f.matchSome(x, true) }
+
+func (f *Filter) matchSome(x *Fields, text bool) bool {
+	if f == nil {
+		return true
+	}
+	for i := range f.terms {
+		t := &f.terms[i]
+		if (t.k == keyText) != text {
+			continue
+		}
+		if t.match(x) == t.neg {
+			return false
+		}
+	}
+	return true
+}
+
 func (t *term) match(x *Fields) bool {
 	switch t.k {
 	case keyText:
@@ -498,45 +524,67 @@ func (t *term) matchBytes(b []byte) bool {
 }
 
 // containsFold reports whether s contains needle (lower case) ignoring
-// ASCII case.
+// ASCII case. It scans for the needle's rarest byte (in protocol JSON),
+// in both cases, and compares around each hit.
 func containsFold(s, needle []byte) bool {
-	if len(needle) == 0 {
+	n := len(needle)
+	if n == 0 {
 		return true
 	}
-	c := needle[0]
-	up := c
-	if c >= 'a' && c <= 'z' {
-		up = c - 'a' + 'A'
+	if n > len(s) {
+		return false
 	}
-	for i := 0; i+len(needle) <= len(s); {
-		j := indexEither(s[i:len(s)-len(needle)+1], c, up)
-		if j < 0 {
-			return false
+	k := 0
+	for i := 1; i < n; i++ {
+		if byteRank(needle[i]) < byteRank(needle[k]) {
+			k = i
 		}
-		i += j
-		if equalFold(s[i+1:i+len(needle)], needle[1:]) {
-			return true
+	}
+	lo := needle[k]
+	up := lo
+	if lo >= 'a' && lo <= 'z' {
+		up = lo - 'a' + 'A'
+	}
+	// A hit at j means the needle would start at j-k.
+	for t := 0; t < 2; t++ {
+		c := lo
+		if t == 1 {
+			if up == lo {
+				break
+			}
+			c = up
 		}
-		i++
+		for from := k; from < len(s)-(n-1-k); {
+			j := bytes.IndexByte(s[from:len(s)-(n-1-k)], c)
+			if j < 0 {
+				break
+			}
+			j += from
+			if equalFold(s[j-k:j-k+n], needle) {
+				return true
+			}
+			from = j + 1
+		}
 	}
 	return false
 }
 
-func indexEither(s []byte, a, b byte) int {
-	if a == b {
-		return bytes.IndexByte(s, a)
+// byteRank orders bytes by how common they are in protocol JSON (lower
+// is rarer): punctuation of the JSON itself and frequent letters last.
+func byteRank(c byte) int {
+	switch {
+	case c == '"' || c == ':' || c == ',' || c == ' ' || c == '_' || c == '-':
+		return 9
+	case strings.IndexByte("etaoinsr", c) >= 0:
+		return 8
+	case strings.IndexByte("dlcumhp", c) >= 0:
+		return 7
+	case c >= 'a' && c <= 'z':
+		return 5
+	case c >= '0' && c <= '9':
+		return 4
 	}
-	i := bytes.IndexByte(s, a)
-	var j int
-	if i >= 0 {
-		j = bytes.IndexByte(s[:i], b)
-	} else {
-		j = bytes.IndexByte(s, b)
-	}
-	if j >= 0 {
-		return j
-	}
-	return i
+	return 3
 }
 
 func equalFold(s, lower []byte) bool {

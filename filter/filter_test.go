@@ -2,6 +2,7 @@ package filter
 
 import (
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -164,6 +165,22 @@ func TestString(t *testing.T) {
 	}
 }
 
+func TestMatchTermsThenText(t *testing.T) {
+	f := MustParse("from:server world -type:ack")
+	for _, r := range all {
+		x := FieldsOf(r, Facts{})
+		both := f.MatchTerms(&x) && f.MatchText(&x)
+		if both != f.MatchFields(&x) {
+			t.Errorf("%s: MatchTerms && MatchText = %v, MatchFields = %v", names([]*trace.Record{r}), both, !both)
+		}
+	}
+	x := FieldsOf(delta, Facts{})
+	x.Text = nil
+	if !f.MatchTerms(&x) || f.MatchText(&x) {
+		t.Error("MatchTerms must ignore the text and MatchText look only at it")
+	}
+}
+
 func TestMatchFieldsNoAlloc(t *testing.T) {
 	f := MustParse("type:stream_delta from:server world seq:1-100 -rule:*")
 	x := FieldsOf(delta, Facts{})
@@ -193,6 +210,26 @@ func TestContainsFold(t *testing.T) {
 	for _, c := range cases {
 		if got := containsFold([]byte(c.s), []byte(c.needle)); got != c.want {
 			t.Errorf("containsFold(%q, %q) = %v", c.s, c.needle, got)
+		}
+	}
+}
+
+// containsFold agrees with lower-casing both sides, on random ASCII.
+func TestContainsFoldAgrees(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const alpha = "aAbB:7_\" e"
+	for k := 0; k < 20000; k++ {
+		s := make([]byte, rng.IntN(12))
+		for i := range s {
+			s[i] = alpha[rng.IntN(len(alpha))]
+		}
+		n := make([]byte, 1+rng.IntN(4))
+		for i := range n {
+			n[i] = strings.ToLower(alpha)[rng.IntN(len(alpha))]
+		}
+		want := strings.Contains(strings.ToLower(string(s)), string(n))
+		if got := containsFold(s, n); got != want {
+			t.Fatalf("containsFold(%q, %q) = %v, want %v", s, n, got, want)
 		}
 	}
 }

@@ -29,7 +29,18 @@ type SubOptions struct {
 	// OnError is called on the subscription's goroutine when the sink's
 	// Write fails with an error other than the previous one.
 	OnError func(error)
+	// Latency bounds how long a record may wait in the queue of an idle
+	// subscriber before its goroutine is woken (default DefaultLatency;
+	// negative: wake it at once). Waking a goroutine for every record costs
+	// the relay more than the records themselves: batching them keeps
+	// recording off the relay's critical path. A queue an eighth full wakes
+	// it at once.
+	Latency time.Duration
 }
+
+// DefaultLatency is how long records wait, at most, for an idle
+// subscriber to be woken.
+const DefaultLatency = 2 * time.Millisecond
 
 // Stats are a subscription's counters.
 type Stats struct {
@@ -72,6 +83,8 @@ type Subscription struct {
 	lossOrder   []lossKey
 	stats       Stats
 	sleeping    bool // the goroutine waits for a kick
+	timer       *time.Timer
+	timerArmed  bool
 	kick        chan struct{}
 	done        chan struct{}
 	stopOnce    sync.Once
@@ -87,8 +100,13 @@ func newSubscription(h *Hub, sink trace.Sink, o SubOptions) *Subscription {
 	if o.TickEvery <= 0 {
 		o.TickEvery = time.Second
 	}
+	if o.Latency == 0 {
+		o.Latency = DefaultLatency
+	}
 	s := &Subscription{h: h, sink: sink, o: o, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	s.space = sync.NewCond(&s.mu)
+	s.timer = time.AfterFunc(time.Hour, s.wake)
+	s.timer.Stop()
 	go s.run()
 	return s
 }
@@ -132,12 +150,23 @@ func (s *Subscription) enqueue(recs []*trace.Record, size int64, now time.Time) 
 		s.q = append(s.q, entry{r: r, size: int64(len(r.Payload)) + recordOverhead})
 	}
 	s.bytes += size
-	if s.sleeping {
+	if !s.sleeping {
+		return
+	}
+	if s.o.Latency < 0 || s.bytes >= s.o.QueueBytes/8 {
 		s.sleeping = false
-		select {
-		case s.kick <- struct{}{}:
-		default:
-		}
+		s.wake()
+	} else if !s.timerArmed {
+		s.timerArmed = true
+		s.timer.Reset(s.o.Latency)
+	}
+}
+
+// wake kicks the subscription's goroutine.
+func (s *Subscription) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -196,6 +225,7 @@ func (s *Subscription) name() string {
 
 func (s *Subscription) run() {
 	defer close(s.done)
+	defer s.timer.Stop()
 	var tick <-chan time.Time
 	if s.o.Tick != nil {
 		t := time.NewTicker(s.o.TickEvery)
@@ -213,6 +243,7 @@ func (s *Subscription) run() {
 		s.q, s.spare = s.spare[:0], nil
 		closing := s.closing
 		s.sleeping = len(batch) == 0 && !closing
+		s.timerArmed = false
 		s.mu.Unlock()
 
 		if len(batch) == 0 {

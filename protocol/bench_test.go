@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"hash/maphash"
 	"testing"
 )
 
@@ -17,4 +18,15 @@ func BenchmarkParse300(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "envelopes/s")
+}
+
+// BenchmarkContentHash300 hashes a 300-byte event for redelivery
+// detection (the checker does it for every event with an idempotency_key).
+func BenchmarkContentHash300(b *testing.B) {
+	seed := maphash.MakeSeed()
+	b.SetBytes(int64(len(frame300)))
+	b.ReportAllocs()
+	for b.Loop() {
+		ContentHash(seed, frame300)
+	}
 }

@@ -149,9 +149,25 @@ type TypeInfo struct {
 	// Envelope is true for device events that carry runtime, event_seq,
 	// emitted_at and idempotency_key.
 	Envelope bool
+	// EnvelopeOptional is true when a documented protocol shows the type
+	// without the envelope (the reference's control_request carries seq
+	// and request_id only): a frame without it is not missing a field.
+	EnvelopeOptional bool
 	// Legacy marks types that newer devices no longer send.
 	Legacy bool
 }
+
+// RepliesByRequestID reports a command answered by a direct reply that
+// echoes its request_id (the reply may be optional).
+func (t *TypeInfo) RepliesByRequestID() bool {
+	return t != nil && t.Role == RoleCommand && t.Correlate == ByRequestID && len(t.Replies) > 0
+}
+
+// NeedsReply reports a command whose direct reply, matched by request_id,
+// must come: one that gets none is an unmatched request. This is the one
+// "command needs a reply" test; the checker, the simulator's faults and
+// the reference client all use it.
+func (t *TypeInfo) NeedsReply() bool { return t.RepliesByRequestID() && !t.ReplyOptional }
 
 // StartsStream reports whether the command sets off further events.
 func (t *TypeInfo) StartsStream() bool { return len(t.Starts) > 0 }

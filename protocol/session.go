@@ -52,6 +52,20 @@ func SessionFromURL(raw string) Session {
 	return s
 }
 
+// SessionOf returns a socket's session: the recorded one, or, when that
+// is empty (a trace that did not store it), the one its URL names. A
+// session without a channel is a single socket.
+func SessionOf(recorded Session, rawURL string) Session {
+	s := recorded
+	if s == (Session{}) || (s.Channel == "" && rawURL != "") {
+		s = SessionFromURL(rawURL)
+	}
+	if s.Channel == "" {
+		s.Channel = ChannelNameSingle
+	}
+	return s
+}
+
 // ConnectionIDFromPath returns the {connectionId} of a status WebSocket
 // path.
 func ConnectionIDFromPath(path string) (string, bool) {

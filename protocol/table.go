@@ -128,8 +128,10 @@ func buildTable() []TypeInfo {
 		event("stream_delta", ChannelStream, both, true),
 		event("update_subagent_state", ChannelStream, v2, true),
 		event("turn_finished", ChannelControl, v2, true),
+		// The device sends control_request with the envelope; the reference
+		// shows it with seq and request_id only.
 		TypeInfo{Name: "control_request", Role: RoleDeviceRequest, Channel: ChannelControl, Source: both,
-			Envelope: true, AnsweredBy: "input"},
+			Envelope: true, EnvelopeOptional: true, AnsweredBy: "input"},
 		TypeInfo{Name: "external_tool_call_request", Role: RoleDeviceRequest, Channel: ChannelControl, Source: v2,
 			AnsweredBy: "external_tool_call_response"},
 		TypeInfo{Name: "external_tool_call_response", Role: RoleCommand, Channel: ChannelControl, Source: v2, Correlate: Uncorrelated,

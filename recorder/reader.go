@@ -196,16 +196,21 @@ func (r *Reader) Next() (*trace.Record, error) {
 			}
 			return nil, io.EOF
 		}
+		start := r.offset // where this line starts (readLine moves offset past skipped bytes)
 		line, complete, readErr := r.readLine()
-		start := r.offset
 		r.offset += int64(len(line))
+		done := r.line // complete lines before this one
 		if len(line) > 0 || complete {
 			r.line++
 		}
 		if readErr != nil {
 			r.done = true
 			if !errors.Is(readErr, io.EOF) && !errors.Is(readErr, io.ErrUnexpectedEOF) {
-				r.err = fmt.Errorf("read %s after line %d: %w", r.name, r.line-1, readErr)
+				where := fmt.Sprintf("after line %d", done)
+				if done == 0 {
+					where = "before its first line"
+				}
+				r.err = fmt.Errorf("read %s %s (byte %d of the decompressed stream): %w", r.name, where, start, readErr)
 			}
 			if readErr == io.EOF && r.marks != nil && r.marks.unclosed() {
 				r.warn(r.line+1, r.offset, "trace ends without its end mark (the writer was killed, or is still writing); every record before it is complete")
@@ -257,7 +262,15 @@ func (r *Reader) tooLong(line []byte, start int64) (error, bool) {
 	if len(line) <= r.maxLine {
 		return nil, false
 	}
-	return &LineError{File: r.name, Line: r.line, Err: fmt.Errorf("line at byte %d is longer than %d bytes", start, r.maxLine)}, true
+	return &LineError{File: r.name, Line: r.line, Err: fmt.Errorf("line at byte %d is longer than %s", start, sizeName(r.maxLine))}, true
+}
+
+// sizeName writes a bound in MiB when it is a whole number of them.
+func sizeName(n int) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 func (r *Reader) warn(line, offset int64, msg string) {

@@ -9,12 +9,14 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/lettadev/wsproxy/protocol"
 	"github.com/lettadev/wsproxy/redact"
 )
 
-// Volatile member names Drive ignores when comparing contents.
-var defaultVolatile = []string{"request_id", "seq", "event_seq", "idempotency_key", "emitted_at",
-	"timestamp", "date", "pid", "lastModified"}
+// Volatile member names Drive ignores when comparing contents: the
+// protocol's (protocol.VolatileFields) and content that changes with
+// every run of a device.
+var defaultVolatile = append(append([]string(nil), protocol.VolatileFields...), "date", "pid", "lastModified")
 
 var (
 	uuidRE = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
@@ -24,15 +26,53 @@ var (
 // comparer compares recorded and live payloads, ignoring volatile
 // members, UUIDs and timestamps.
 type comparer struct {
-	volatile map[string]bool
+	volatile map[string]bool // member names, at any depth
+	paths    map[string]bool // JSON paths from the top: a.b, a[0].b, a[*].b
 }
 
 func newComparer(extra []string) *comparer {
-	c := &comparer{volatile: map[string]bool{}}
-	for _, k := range append(append([]string(nil), defaultVolatile...), extra...) {
+	c := &comparer{volatile: map[string]bool{}, paths: map[string]bool{}}
+	for _, k := range defaultVolatile {
 		c.volatile[k] = true
 	}
+	for _, k := range extra {
+		if p, ok := volatilePath(k); ok {
+			c.paths[p] = true
+		} else {
+			c.volatile[p] = true
+		}
+	}
 	return c
+}
+
+// volatilePath tells a JSON path ("$.a.b", "a.b", "a[*].b", "a[].b") from
+// a member name, and returns the path in the form normalize builds
+// ("a.b", "a[*].b").
+func volatilePath(k string) (string, bool) {
+	k = strings.TrimPrefix(strings.TrimPrefix(k, "$"), ".")
+	if !strings.ContainsAny(k, ".[") {
+		return k, false
+	}
+	return strings.ReplaceAll(k, "[]", "[*]"), true
+}
+
+// ParseIgnore splits a comma-separated list of member names and JSON
+// paths (the CLI's -ignore) for Options.Volatile, rejecting empty items
+// and malformed paths.
+func ParseIgnore(list string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, isPath := volatilePath(f)
+		if p == "" || isPath && (strings.Contains(p, "..") || strings.HasSuffix(p, ".") || strings.Count(p, "[") != strings.Count(p, "]")) {
+			return nil, fmt.Errorf("replay: -ignore: %q is neither a member name nor a JSON path like a.b or a[*].b", f)
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 func (c *comparer) isVolatile(k string) bool {
@@ -50,8 +90,11 @@ func decodeJSON(p []byte) (any, bool) {
 }
 
 // normalize drops volatile members and masks UUIDs and timestamps, in
-// place.
-func (c *comparer) normalize(v any) any {
+// place. path and wild are v's JSON path, with array indices and with
+// [*] for them (kept only when paths are configured).
+func (c *comparer) normalize(v any) any { return c.normalizeAt(v, "", "") }
+
+func (c *comparer) normalizeAt(v any, path, wild string) any {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, e := range x {
@@ -59,11 +102,27 @@ func (c *comparer) normalize(v any) any {
 				delete(x, k)
 				continue
 			}
-			x[k] = c.normalize(e)
+			var p, w string
+			if len(c.paths) > 0 {
+				p, w = join(path, k), join(wild, k)
+				if c.paths[p] || c.paths[w] {
+					delete(x, k)
+					continue
+				}
+			}
+			x[k] = c.normalizeAt(e, p, w)
 		}
 	case []any:
 		for i, e := range x {
-			x[i] = c.normalize(e)
+			var p, w string
+			if len(c.paths) > 0 {
+				p, w = fmt.Sprintf("%s[%d]", path, i), wild+"[*]"
+				if c.paths[p] || c.paths[w] {
+					x[i] = nil
+					continue
+				}
+			}
+			x[i] = c.normalizeAt(e, p, w)
 		}
 	case string:
 		s := uuidRE.ReplaceAllString(x, "<uuid>")

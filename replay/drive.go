@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"time"
@@ -32,12 +33,18 @@ import (
 // with a path is dialled as given, with the recorded query parameters.
 // The error is non-nil only when the replay could not start.
 func Drive(ctx context.Context, target, path string, opts Options) (*Report, error) {
+	return DriveFiles(ctx, target, []string{path}, opts)
+}
+
+// DriveFiles is Drive for a trace in several files (rotated parts, or a
+// directory of them): see ReadIndex.
+func DriveFiles(ctx context.Context, target string, paths []string, opts Options) (*Report, error) {
 	opts = opts.withDefaults()
 	base, err := parseTarget(target)
 	if err != nil {
 		return nil, err
 	}
-	x, err := ReadIndex(path)
+	x, err := ReadIndex(paths...)
 	if err != nil {
 		return nil, err
 	}
@@ -57,12 +64,12 @@ func Drive(ctx context.Context, target, path string, opts Options) (*Report, err
 			continue
 		}
 		opts.logf("replay: driving session %d (%s, trace lines %d-%d) against %s", info.Number, info.Name(), info.FirstLine, info.LastLine, safeURL(base.String()))
-		e := newEngine(ctx, roleDrive, path, info, &opts)
+		e := newEngine(ctx, roleDrive, x, info, &opts)
 		e.driver = d
 		logs = append(logs, e.log)
 		e.run()
 	}
-	return buildReport(path, opts.Mode.String(), safeURL(base.String()), logs, notDriven), nil
+	return buildReport(x.Path, opts.Mode.String(), safeURL(base.String()), logs, notDriven), nil
 }
 
 // driver holds what Drive's sessions share.
@@ -180,6 +187,9 @@ func (d *driver) liveConnID(id string) string {
 	return live
 }
 
+// maxErrorBody bounds the part of a refused handshake's body kept.
+const maxErrorBody = 512
+
 // dial opens the live socket standing for s (Drive).
 func (e *engine) dial(s *sock) {
 	d := e.driver
@@ -192,14 +202,19 @@ func (e *engine) dial(s *sock) {
 	ws, resp, err := dialer.DialContext(ctx, u, e.opts.Header)
 	cancel()
 	if err != nil {
-		reason := err.Error()
+		ce := ConnectError{Session: e.info.Number, Conn: s.info.Conn, Channel: s.info.Channel, URL: safeURL(u), Err: err.Error()}
 		if resp != nil {
-			reason = fmt.Sprintf("%s (HTTP %s)", reason, resp.Status)
+			ce.Status = resp.StatusCode
+			if resp.Body != nil {
+				b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+				resp.Body.Close()
+				ce.Body = string(b)
+			}
 		}
 		s.state = sockAbsent
-		e.log.add(Entry{Kind: Missing, Session: e.info.Number, Line: s.info.Line, Conn: s.info.Conn, Channel: s.info.Channel,
-			Type: "open", Reason: "dial " + safeURL(u) + ": " + reason})
-		e.dropExpected(s)
+		e.log.update(func(r *SessionReport) { r.ConnectErrors = append(r.ConnectErrors, ce) })
+		e.opts.logf("replay: %s", ce)
+		e.dropUnseen(s)
 		return
 	}
 	s.state, s.out = sockOpen, &wsSender{ws: ws, timeout: e.opts.Timeout}

@@ -124,23 +124,24 @@ type feeder struct {
 // startFeeder starts reading the session's records. ours is the side
 // whose frames the replay sends; keepTheirs keeps the payloads of the
 // other side's frames (to compare contents).
-func startFeeder(ctx context.Context, wg *sync.WaitGroup, path string, info *SessionInfo, ours trace.Side, keepTheirs bool, logf func(string, ...any)) *feeder {
+func startFeeder(ctx context.Context, wg *sync.WaitGroup, x *Index, info *SessionInfo, m *protocol.Model, ours trace.Side, keepTheirs bool, logf func(string, ...any)) *feeder {
 	f := &feeder{ch: make(chan []*item, 4)}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer close(f.ch)
-		f.err = f.run(ctx, path, info, ours, keepTheirs, logf)
+		f.err = f.run(ctx, x, info, m, ours, keepTheirs, logf)
 	}()
 	return f
 }
 
-func (f *feeder) run(ctx context.Context, path string, info *SessionInfo, ours trace.Side, keepTheirs bool, logf func(string, ...any)) error {
-	r, err := recorder.Open(path)
-	if err != nil {
-		return err
+// run feeds the session's records from the index's files that hold some
+// of them, numbering lines as the index does.
+func (f *feeder) run(ctx context.Context, x *Index, info *SessionInfo, m *protocol.Model, ours trace.Side, keepTheirs bool, logf func(string, ...any)) error {
+	files := x.Files
+	if len(files) == 0 {
+		files = []IndexFile{{Path: x.Path}}
 	}
-	defer r.Close()
 	opens := make(map[int64]int, len(info.Conns))
 	for i, c := range info.Conns {
 		opens[c.Line] = i
@@ -177,14 +178,16 @@ func (f *feeder) run(ctx context.Context, path string, info *SessionInfo, ours t
 		}
 		return true
 	}
+	next, closeFile := f.records(files, info)
+	defer closeFile()
 	for {
-		rec, err := r.Next()
+		rec, err := next()
 		if err == io.EOF {
 			break
 		}
 		var le *recorder.LineError
 		if errors.As(err, &le) {
-			if le.Line >= info.FirstLine && le.Line <= info.LastLine && logf != nil {
+			if logf != nil {
 				logf("replay: skipping bad record: %v", le)
 			}
 			continue
@@ -214,7 +217,7 @@ func (f *feeder) run(ctx context.Context, path string, info *SessionInfo, ours t
 		if !ok || rec.Kind == trace.KindOpen || closed[idx] {
 			continue
 		}
-		it := buildItem(rec, idx, ours, keepTheirs)
+		it := buildItem(m, rec, idx, ours, keepTheirs)
 		if it == nil {
 			continue
 		}
@@ -239,11 +242,63 @@ func (f *feeder) run(ctx context.Context, path string, info *SessionInfo, ours t
 	return nil
 }
 
+// records returns an iterator over the records of the files that hold
+// lines FirstLine..LastLine of info, with index line numbers, and a
+// function closing the open file. Bad lines inside the range come as
+// *recorder.LineError.
+func (f *feeder) records(files []IndexFile, info *SessionInfo) (func() (*trace.Record, error), func()) {
+	var r *recorder.Reader
+	var base int64
+	i := 0
+	done := func() {
+		if r != nil {
+			r.Close()
+			r = nil
+		}
+	}
+	next := func() (*trace.Record, error) {
+		for {
+			if r == nil {
+				for i < len(files) && files[i].Lines > 0 && files[i].Base+files[i].Lines < info.FirstLine {
+					i++ // ends before the session
+				}
+				if i >= len(files) || files[i].Base >= info.LastLine {
+					return nil, io.EOF
+				}
+				var err error
+				if r, err = recorder.Open(files[i].Path); err != nil {
+					return nil, err
+				}
+				base = files[i].Base
+				i++
+			}
+			rec, err := r.Next()
+			if err == io.EOF {
+				done()
+				continue
+			}
+			var le *recorder.LineError
+			if errors.As(err, &le) {
+				if n := base + le.Line; n < info.FirstLine || n > info.LastLine {
+					continue
+				}
+				return nil, err
+			}
+			if err != nil {
+				return nil, err
+			}
+			rec.Line += base
+			return rec, nil
+		}
+	}
+	return next, done
+}
+
 // buildItem turns a frame or close record into an item, or nil for
 // transport noise the replay neither sends nor expects: WebSocket pings
 // and pongs, and JSON transport messages (ack, ping, pong,
 // listener_ready) except the server's pings, which a Server replays.
-func buildItem(rec *trace.Record, sock int, ours trace.Side, keepTheirs bool) *item {
+func buildItem(m *protocol.Model, rec *trace.Record, sock int, ours trace.Side, keepTheirs bool) *item {
 	if rec.Kind == trace.KindClose || rec.Op == trace.OpClose {
 		by := rec.By
 		if rec.Kind == trace.KindFrame {
@@ -257,7 +312,7 @@ func buildItem(rec *trace.Record, sock int, ours trace.Side, keepTheirs bool) *i
 	}
 	it := &item{kind: itemFrame, ours: rec.From == ours, sock: sock, line: rec.Line, t: rec.T, op: rec.Op}
 	if rec.Op == trace.OpText {
-		env, err := protocol.Parse(rec.Payload)
+		env, err := m.Parse(rec.Payload)
 		if err != nil {
 			it.nonJSON = true
 		} else {

@@ -150,6 +150,8 @@ type liveConn struct {
 	done  chan error
 	pongs atomic.Int32
 	bye   bool // we started the close handshake
+	// lastSeq is the last transport seq received (read by recv only).
+	lastSeq int64
 }
 
 // play is an independent reactive client: it plays the client side of
@@ -183,6 +185,12 @@ func play(t *testing.T, base string, recs []*trace.Record, o playOpts) (pongs in
 				}
 				e, err := protocol.Parse(p)
 				if err == nil && e.HasSeq {
+					// Every frame on a socket, the replay's pongs included,
+					// continues its transport numbering.
+					if c.lastSeq != 0 && e.Seq != c.lastSeq+1 {
+						t.Errorf("%s: seq %d after seq %d: %s", conn, e.Seq, c.lastSeq, p)
+					}
+					c.lastSeq = e.Seq
 					ack := fmt.Sprintf(`{"type":"ack","seq":%d}`, e.Seq)
 					if err := c.ws.WriteMessage(websocket.TextMessage, []byte(ack)); err != nil {
 						t.Fatalf("ack: %v", err)
@@ -253,6 +261,10 @@ func play(t *testing.T, base string, recs []*trace.Record, o playOpts) (pongs in
 					if nid, ok := ids[string(e.RequestID)]; ok {
 						want = bytes.Replace(want, []byte(`"request_id":"`+string(e.RequestID)+`"`), []byte(`"request_id":"`+nid+`"`), 1)
 					}
+				}
+				if ge, err := protocol.Parse(got); err == nil && ge.HasSeq && e.HasSeq {
+					// The replay renumbers seqs (checked in recv).
+					want = bytes.Replace(want, []byte(fmt.Sprintf(`"seq":%d`, e.Seq)), []byte(fmt.Sprintf(`"seq":%d`, ge.Seq)), 1)
 				}
 				if !bytes.Equal(got, want) {
 					t.Fatalf("trace line %d on %s:\n got %s\nwant %s", r.Line, r.Conn, got, want)

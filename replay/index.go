@@ -22,7 +22,10 @@ var ErrNoSessions = errors.New("no WebSocket connection in the trace")
 // Index is what one pass over a trace finds: its sessions in recorded
 // order and the plain HTTP answers a replay can give. It holds no frames.
 type Index struct {
-	Path     string
+	// Path names the trace: its file, or its files separated by ", ".
+	Path string
+	// Files lists the files in order, with where their lines start.
+	Files    []IndexFile
 	Header   trace.Header
 	Sessions []*SessionInfo
 	// HTTP holds the last recorded answer to each GET path (bounded).
@@ -61,6 +64,10 @@ type ConnInfo struct {
 	// Line is the trace line of its open record (or of its first record
 	// when the trace has none).
 	Line int64
+	// FirstSeq is the transport seq of the first server frame that has
+	// one (0 when none does): a replay's numbering on the socket starts
+	// there.
+	FirstSeq int64
 }
 
 // HTTPAnswer is a recorded answer to a plain GET request.
@@ -152,16 +159,59 @@ const (
 	maxHTTPBytes = 8 << 20
 )
 
-// ReadIndex reads a trace once and indexes its sessions. It fails on a
-// file that is not a trace and on a trace without WebSocket connections.
-func ReadIndex(path string) (*Index, error) {
-	r, err := recorder.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("replay: %w", err)
+// ReadIndex reads a trace once and indexes its sessions. It takes one
+// file, or several (a directory stands for its trace files, in part
+// order): their records form one timeline, so that a session spanning
+// rotated parts is one session. Lines are numbered across the files (see
+// Index.Locate). It fails on a file that is not a trace and on a trace
+// without WebSocket connections.
+func ReadIndex(paths ...string) (*Index, error) {
+	files, errs := recorder.ExpandPaths(paths)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("replay: %w", errors.Join(errs...))
 	}
-	defer r.Close()
-	x := &Index{Path: path, Header: *r.Header()}
-	ix := indexer{x: x, byConn: map[string]*openConn{}, latest: map[protocol.Session]*SessionInfo{}}
+	if len(files) == 0 {
+		return nil, errors.New("replay: no trace file given")
+	}
+	x := &Index{Path: strings.Join(files, ", ")}
+	ix := indexer{x: x}
+	ix.reset()
+	var base int64
+	prevPart := -1
+	for i, path := range files {
+		r, err := recorder.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("replay: %w", err)
+		}
+		h := r.Header()
+		if i == 0 {
+			x.Header = *h
+		} else if !(prevPart >= 1 && h.Part == prevPart+1) {
+			// Not the next part of the same run: its connection ids are
+			// its own.
+			ix.reset()
+		}
+		prevPart = h.Part
+		f := IndexFile{Path: path, Base: base}
+		err = ix.read(r, base)
+		r.Close()
+		if err != nil {
+			return nil, err
+		}
+		f.Lines = ix.lastLine - base
+		x.Files = append(x.Files, f)
+		base = ix.lastLine
+	}
+	if len(x.Sessions) == 0 {
+		return nil, fmt.Errorf("replay: %s: %w (%d records)", x.Path, ErrNoSessions, x.Records)
+	}
+	return x, nil
+}
+
+// read indexes one file's records; base is added to its line numbers.
+func (ix *indexer) read(r *recorder.Reader, base int64) error {
+	x := ix.x
+	ix.lastLine = base + 1 // the header
 	for {
 		rec, err := r.Next()
 		if err == io.EOF {
@@ -170,21 +220,43 @@ func ReadIndex(path string) (*Index, error) {
 		var le *recorder.LineError
 		if errors.As(err, &le) {
 			x.warn(le.Error())
+			ix.lastLine = base + le.Line
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("replay: %w", err)
+			return fmt.Errorf("replay: %w", err)
 		}
 		x.Records++
+		rec.Line += base
+		ix.lastLine = rec.Line
 		ix.add(rec)
 	}
 	for _, w := range r.Warnings() {
 		x.warn(w.String())
 	}
-	if len(x.Sessions) == 0 {
-		return nil, fmt.Errorf("replay: %s: %w (%d records)", path, ErrNoSessions, x.Records)
+	return nil
+}
+
+// IndexFile is one file of an index: its lines are Base+1 ... Base+Lines
+// of the index's numbering.
+type IndexFile struct {
+	Path        string
+	Base, Lines int64
+}
+
+// Locate returns the file and the line in it of line n of the index's
+// numbering (the file is "" for a one-file index, whose lines are the
+// file's own).
+func (x *Index) Locate(n int64) (string, int64) {
+	if len(x.Files) <= 1 || n <= 0 {
+		return "", n
 	}
-	return x, nil
+	for i := len(x.Files) - 1; i >= 0; i-- {
+		if f := x.Files[i]; n > f.Base {
+			return f.Path, n - f.Base
+		}
+	}
+	return x.Files[0].Path, n
 }
 
 func (x *Index) warn(s string) {
@@ -195,7 +267,9 @@ func (x *Index) warn(s string) {
 
 type openConn struct {
 	s      *SessionInfo
+	ci     int // its place in s.Conns
 	closed bool
+	seq    bool // FirstSeq found
 }
 
 type indexer struct {
@@ -204,6 +278,15 @@ type indexer struct {
 	latest    map[protocol.Session]*SessionInfo
 	open      map[*SessionInfo]int // sockets still open per session
 	httpBytes int
+	lastLine  int64
+}
+
+// reset starts a new stream: connections and sessions of earlier files
+// are not continued.
+func (ix *indexer) reset() {
+	ix.byConn = map[string]*openConn{}
+	ix.latest = map[protocol.Session]*SessionInfo{}
+	ix.open = map[*SessionInfo]int{}
 }
 
 func (ix *indexer) add(rec *trace.Record) {
@@ -224,6 +307,12 @@ func (ix *indexer) add(rec *trace.Record) {
 				s.ClientFrames++
 			} else {
 				s.ServerFrames++
+				if !oc.seq && rec.Op == trace.OpText {
+					if env, err := protocol.Parse(rec.Payload); err == nil && env.HasSeq {
+						oc.seq = true
+						s.Conns[oc.ci].FirstSeq = env.Seq
+					}
+				}
 			}
 		}
 		if (rec.Kind == trace.KindClose || rec.Op == trace.OpClose) && !oc.closed {
@@ -236,12 +325,7 @@ func (ix *indexer) add(rec *trace.Record) {
 }
 
 func (ix *indexer) openConn(rec *trace.Record, rawURL string, sess protocol.Session) {
-	if sess == (protocol.Session{}) || (sess.Channel == "" && rawURL != "") {
-		sess = protocol.SessionFromURL(rawURL)
-	}
-	if sess.Channel == "" {
-		sess.Channel = protocol.ChannelNameSingle
-	}
+	sess = protocol.SessionOf(sess, rawURL)
 	key := sess.Key()
 	if ix.open == nil {
 		ix.open = map[*SessionInfo]int{}
@@ -255,7 +339,7 @@ func (ix *indexer) openConn(rec *trace.Record, rawURL string, sess protocol.Sess
 	}
 	s.Conns = append(s.Conns, ConnInfo{Conn: rec.Conn, Channel: sess.Channel, URL: rawURL, Line: rec.Line})
 	s.LastLine, s.End = rec.Line, rec.T
-	ix.byConn[rec.Conn] = &openConn{s: s}
+	ix.byConn[rec.Conn] = &openConn{s: s, ci: len(s.Conns) - 1}
 	ix.open[s]++
 }
 

@@ -22,13 +22,13 @@ type liveFrame struct {
 	typ     string
 }
 
-func classify(op trace.Op, payload []byte) liveFrame {
+func classify(m *protocol.Model, op trace.Op, payload []byte) liveFrame {
 	l := liveFrame{op: op, payload: payload}
 	if op != trace.OpText {
 		l.nonJSON = true
 		return l
 	}
-	env, err := protocol.Parse(payload)
+	env, err := m.Parse(payload)
 	if err != nil {
 		l.nonJSON = true
 		return l
@@ -113,14 +113,25 @@ func (e *engine) onFrame(s *sock, l liveFrame) {
 func (e *engine) onTransport(s *sock, l *liveFrame) {
 	switch l.typ {
 	case "ping":
-		var p []byte
 		if e.role == roleServe {
-			p = strconv.AppendInt([]byte(`{"type":"pong","timestamp":`), time.Now().UnixMilli(), 10)
+			p := strconv.AppendInt([]byte(`{"type":"pong","timestamp":`), time.Now().UnixMilli(), 10)
+			seq := int64(0)
+			if s.seqNext != 0 || s.info.FirstSeq != 0 {
+				// The socket is sequenced: the pong takes the next seq.
+				seq = s.nextSeq(0)
+				p = strconv.AppendInt(append(p, `,"seq":`...), seq, 10)
+			}
 			p = append(p, '}')
-		} else {
-			p = []byte(`{"type":"pong"}`)
+			if err := s.out.message(trace.OpText, p); err != nil {
+				e.lost(s, err)
+				return
+			}
+			if seq != 0 {
+				s.sentSeq(seq)
+			}
+			return
 		}
-		if err := s.out.message(trace.OpText, p); err != nil {
+		if err := s.out.message(trace.OpText, []byte(`{"type":"pong"}`)); err != nil {
 			e.lost(s, err)
 		}
 	case "ack":

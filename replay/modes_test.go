@@ -238,7 +238,7 @@ func TestBadInput(t *testing.T) {
 		path, want string
 	}{
 		{filepath.Join(dir, "nope.jsonl.zst"), "no such file"},
-		{dir, "is a directory"},
+		{dir, "no .jsonl, .jsonl.zst, .jsonl.gz files in the directory"},
 		{notTrace, "not a wsproxy trace"},
 		{empty, "no WebSocket connection"},
 		{onlyHTTP.write(t), "no WebSocket connection"},

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/lettadev/wsproxy/protocol"
 )
 
 // Mode is how a replay paces the frames it sends.
@@ -50,6 +52,10 @@ func ParseMode(s string) (Mode, error) {
 
 // Options configure a Server or Drive. The zero value is usable.
 type Options struct {
+	// Model is the protocol model the recording is read with (default
+	// protocol.DefaultModel): message types, their roles and replies.
+	Model *protocol.Model
+
 	// Mode paces the frames the replay sends (default Reactive). Drive
 	// always waits for the live server's frames; Timed adds the recorded
 	// gaps between the client's frames.
@@ -99,9 +105,12 @@ type Options struct {
 	// TypesOnly makes Drive compare the live server's frames by type only;
 	// by default their contents are compared too, ignoring volatile fields.
 	TypesOnly bool
-	// Volatile adds JSON member names that Drive ignores when comparing
-	// contents, to request_id, seq, event_seq, idempotency_key,
-	// emitted_at, timestamp, date, pid, lastModified and every *_at.
+	// Volatile adds what Drive ignores when comparing contents: member
+	// names (ignored at any depth) and JSON paths from the top of the
+	// message ("device_status.uptime", "$.a.b", "entries[*].id",
+	// "entries[0].id"; see ParseIgnore), to request_id, seq, event_seq,
+	// idempotency_key, emitted_at, timestamp, date, pid, lastModified and
+	// every *_at.
 	Volatile []string
 	// Header is sent with Drive's WebSocket handshakes (e.g. an
 	// Authorization header for a live relay).
@@ -141,6 +150,13 @@ func (o Options) withDefaults() Options {
 		o.MaxEntries = defaultMaxEntries
 	}
 	return o
+}
+
+func (o *Options) model() *protocol.Model {
+	if o.Model != nil {
+		return o.Model
+	}
+	return protocol.DefaultModel
 }
 
 func (o *Options) logf(format string, args ...any) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -34,8 +35,10 @@ type Entry struct {
 	// Session is the session's number in the trace (1-based).
 	Session int `json:"session"`
 	// Line is the trace line of the recorded frame (0 when there is none,
-	// as for an unexpected frame).
-	Line int64 `json:"line,omitempty"`
+	// as for an unexpected frame). File is its file when the trace has
+	// several (Line is then the file's own line).
+	File string `json:"file,omitempty"`
+	Line int64  `json:"line,omitempty"`
 	// Conn and Channel name the recorded socket.
 	Conn    string `json:"conn,omitempty"`
 	Channel string `json:"channel,omitempty"`
@@ -65,7 +68,9 @@ func (e Entry) String() string {
 	if e.Type != "" {
 		fmt.Fprintf(&b, " %s", e.Type)
 	}
-	if e.Line > 0 {
+	if e.Line > 0 && e.File != "" {
+		fmt.Fprintf(&b, " (%s line %d)", e.File, e.Line)
+	} else if e.Line > 0 {
 		fmt.Fprintf(&b, " (trace line %d)", e.Line)
 	}
 	if e.Got != "" && e.Got != e.Type {
@@ -116,10 +121,41 @@ type SessionReport struct {
 	Mismatch   []Entry `json:"mismatch,omitempty"`
 	Acks       []Entry `json:"acks,omitempty"`
 	Counts     Counts  `json:"counts"`
+	// ConnectErrors lists the sockets Drive could not open: a failed
+	// connection or a refused handshake. They are not divergences: the
+	// replay could not run.
+	ConnectErrors []ConnectError `json:"connect_errors,omitempty"`
 	// Truncated is true when a list was cut at MaxEntries.
 	Truncated bool `json:"truncated,omitempty"`
 	// Done is true once the session's replay has ended.
 	Done bool `json:"done"`
+}
+
+// ConnectError is a socket Drive could not open.
+type ConnectError struct {
+	Session int    `json:"session"`
+	Conn    string `json:"conn"`
+	Channel string `json:"channel,omitempty"`
+	// URL is the URL dialled (tokens redacted).
+	URL string `json:"url"`
+	// Status and Body are the server's HTTP answer to the handshake (0
+	// and "" when there was none: the connection failed).
+	Status int    `json:"status,omitempty"`
+	Body   string `json:"body,omitempty"`
+	// Err is the error.
+	Err string `json:"error"`
+}
+
+func (c ConnectError) String() string {
+	s := fmt.Sprintf("session %d %s(%s): cannot connect to %s: %s", c.Session, c.Conn, c.Channel, c.URL, c.Err)
+	if c.Status != 0 {
+		s += fmt.Sprintf(" (HTTP %d", c.Status)
+		if b := strings.TrimSpace(c.Body); b != "" {
+			s += ": " + strconv.Quote(b)
+		}
+		s += ")"
+	}
+	return s
 }
 
 // Counts are the sizes of a report's lists before truncation.
@@ -160,6 +196,22 @@ type Report struct {
 	// NotServed lists the numbers of selected sessions no client took.
 	NotServed []int  `json:"not_served,omitempty"`
 	Totals    Counts `json:"totals"`
+	// ConnectErrors lists every session's sockets Drive could not open.
+	ConnectErrors []ConnectError `json:"connect_errors,omitempty"`
+}
+
+// Err returns an error naming the sockets Drive could not open (nil when
+// there are none): the live server could not be compared with at all,
+// which is not a divergence.
+func (r *Report) Err() error {
+	if len(r.ConnectErrors) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(r.ConnectErrors))
+	for i, c := range r.ConnectErrors {
+		msgs[i] = c.String()
+	}
+	return fmt.Errorf("replay: %d socket(s) could not connect: %s", len(msgs), strings.Join(msgs, "; "))
 }
 
 // Divergences is the total number of divergences.
@@ -191,6 +243,9 @@ func (r *Report) String() string {
 	if len(r.NotServed) > 0 {
 		fmt.Fprintf(&b, "\n  sessions not served: %v", r.NotServed)
 	}
+	if n := len(r.ConnectErrors); n > 0 {
+		fmt.Fprintf(&b, "\n  %d socket(s) could not connect: not compared", n)
+	}
 	return b.String()
 }
 
@@ -200,20 +255,21 @@ func (r *Report) WriteFile(path string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return os.WriteFile(path, append(b, '\n'), 0o600)
 }
 
 // sessionLog is a session's report as it is built, safe to snapshot from
 // other goroutines.
 type sessionLog struct {
-	mu   sync.Mutex
-	rep  SessionReport
-	max  int
-	opts *Options
+	mu    sync.Mutex
+	rep   SessionReport
+	max   int
+	opts  *Options
+	index *Index
 }
 
-func newSessionLog(info *SessionInfo, opts *Options) *sessionLog {
-	l := &sessionLog{max: opts.MaxEntries, opts: opts}
+func newSessionLog(x *Index, info *SessionInfo, opts *Options) *sessionLog {
+	l := &sessionLog{max: opts.MaxEntries, opts: opts, index: x}
 	l.rep = SessionReport{Session: info.Number, Key: info.Name(), FirstLine: info.FirstLine, LastLine: info.LastLine,
 		Matched: []Entry{}, Unexpected: []Entry{}, Missing: []Entry{}}
 	for _, c := range info.Conns {
@@ -222,8 +278,12 @@ func newSessionLog(info *SessionInfo, opts *Options) *sessionLog {
 	return l
 }
 
-// add records an entry, logs divergences and calls the hook.
+// add records an entry, logs divergences and calls the hook. Its Line is
+// in the index's numbering; it is reported as a file's line.
 func (l *sessionLog) add(e Entry) {
+	if l.index != nil {
+		e.File, e.Line = l.index.Locate(e.Line)
+	}
 	l.mu.Lock()
 	var list *[]Entry
 	c := &l.rep.Counts
@@ -280,6 +340,7 @@ func (l *sessionLog) snapshot() SessionReport {
 	r.OutOfOrder = append([]Entry(nil), r.OutOfOrder...)
 	r.Mismatch = append([]Entry(nil), r.Mismatch...)
 	r.Acks = append([]Entry(nil), r.Acks...)
+	r.ConnectErrors = append([]ConnectError(nil), r.ConnectErrors...)
 	return r
 }
 
@@ -288,6 +349,7 @@ func buildReport(trace, mode, target string, logs []*sessionLog, notServed []int
 	for _, l := range logs {
 		s := l.snapshot()
 		r.Totals.add(s.Counts)
+		r.ConnectErrors = append(r.ConnectErrors, s.ConnectErrors...)
 		r.Sessions = append(r.Sessions, s)
 	}
 	return r

@@ -1,26 +1,13 @@
 package replay
 
 import (
+	"strconv"
+
 	"github.com/lettadev/wsproxy/internal/jsonscan"
 )
 
 // span is the position of a JSON value inside a payload.
 type span struct{ vs, ve int }
-
-// topStringMembers appends the spans of the top-level string members
-// called name.
-func topStringMembers(dst []span, p []byte, name string) []span {
-	o := jsonscan.NewObject(p, 0)
-	for {
-		key, esc, vs, ve, ok := o.Next()
-		if !ok {
-			return dst
-		}
-		if jsonscan.KeyEquals(key, esc, name) && p[vs] == '"' {
-			dst = append(dst, span{vs, ve})
-		}
-	}
-}
 
 // splice appends p to dst with each span (in order, not overlapping)
 // replaced by the JSON string literal of its new value.
@@ -32,26 +19,6 @@ func splice(dst, p []byte, spans []span, values []string) []byte {
 		at = s.ve
 	}
 	return append(dst, p[at:]...)
-}
-
-// requestIDRewrite finds the top-level request_id values of p that m maps
-// to new ids. It returns their spans and the new ids (nil when nothing is
-// to change).
-func requestIDRewrite(p []byte, m map[string]string, spans []span, values []string) ([]span, []string) {
-	spans, values = spans[:0], values[:0]
-	var found []span
-	found = topStringMembers(found, p, "request_id")
-	for _, s := range found {
-		old, ok := jsonscan.StringValue(p, s.vs, s.ve)
-		if !ok {
-			continue
-		}
-		if nv, ok := m[string(old)]; ok && nv != string(old) {
-			spans = append(spans, s)
-			values = append(values, nv)
-		}
-	}
-	return spans, values
 }
 
 // rewriteStrings returns p with every string value (not member names),
@@ -127,4 +94,22 @@ func walkStrings(p []byte, i int, f func(vs, ve int)) (int, error) {
 		}
 	}
 	return jsonscan.SkipValue(p, i)
+}
+
+// replaceTopInt appends p to dst with the value of its top-level member
+// name replaced by the integer n; false (and dst unchanged) when p has no
+// such member.
+func replaceTopInt(dst, p []byte, name string, n int64) ([]byte, bool) {
+	o := jsonscan.NewObject(p, 0)
+	for {
+		key, esc, vs, ve, ok := o.Next()
+		if !ok {
+			return dst, false
+		}
+		if jsonscan.KeyEquals(key, esc, name) {
+			dst = append(dst, p[:vs]...)
+			dst = strconv.AppendInt(dst, n, 10)
+			return append(dst, p[ve:]...), true
+		}
+	}
 }

@@ -46,8 +46,15 @@ type Server struct {
 // trace, a trace without WebSocket connections, and a selection that
 // matches nothing.
 func NewServer(path string, opts Options) (*Server, error) {
+	return NewServerFiles([]string{path}, opts)
+}
+
+// NewServerFiles is NewServer for a trace in several files (rotated
+// parts, or a directory of them): a session that spans parts is served
+// whole. See ReadIndex.
+func NewServerFiles(paths []string, opts Options) (*Server, error) {
 	opts = opts.withDefaults()
-	x, err := ReadIndex(path)
+	x, err := ReadIndex(paths...)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +67,7 @@ func NewServer(path string, opts Options) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		opts: opts, path: path, index: x, sel: sel, ctx: ctx, cancel: cancel,
+		opts: opts, path: x.Path, index: x, sel: sel, ctx: ctx, cancel: cancel,
 		changed: make(chan struct{}), done: make(chan struct{}), conns: map[*websocket.Conn]struct{}{},
 		upgrader: websocket.Upgrader{
 			ReadBufferSize: 16 << 10,
@@ -233,7 +240,7 @@ func (s *Server) claim(channel string) (*engine, int, error) {
 	}
 	s.next++
 	s.served++
-	e := newEngine(s.ctx, roleServe, s.path, info, &s.opts)
+	e := newEngine(s.ctx, roleServe, s.index, info, &s.opts)
 	i := e.claim(channel)
 	s.cur = e
 	s.logs = append(s.logs, e.log)

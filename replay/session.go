@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/lettadev/wsproxy/protocol"
 	"github.com/lettadev/wsproxy/trace"
 )
 
@@ -28,7 +29,7 @@ type engine struct {
 	role   role
 	opts   *Options
 	info   *SessionInfo
-	path   string
+	index  *Index
 	log    *sessionLog
 	cmp    *comparer
 	driver *driver // Drive only
@@ -73,9 +74,8 @@ type engine struct {
 	claimMu sync.Mutex
 	over    bool
 
-	scratch []byte
-	spans   []span
-	values  []string
+	scratch    []byte
+	seqScratch []byte
 }
 
 const (
@@ -89,10 +89,10 @@ const (
 	maxLiveFrame  = 64 << 20
 )
 
-func newEngine(parent context.Context, r role, path string, info *SessionInfo, opts *Options) *engine {
+func newEngine(parent context.Context, r role, x *Index, info *SessionInfo, opts *Options) *engine {
 	ctx, cancel := context.WithCancel(parent)
 	e := &engine{
-		role: r, opts: opts, info: info, path: path, log: newSessionLog(info, opts),
+		role: r, opts: opts, info: info, index: x, log: newSessionLog(x, info, opts),
 		ctx: ctx, cancel: cancel, events: make(chan event, 64), stopped: make(chan struct{}),
 		theirs: make([][]*item, len(info.Conns)), rewrite: map[string]string{},
 	}
@@ -142,7 +142,7 @@ func (e *engine) run() {
 	defer e.finish()
 	e.timer = time.NewTimer(time.Hour)
 	e.timer.Stop()
-	e.feed = startFeeder(e.ctx, &e.wg, e.path, e.info, e.ourSide(), e.role == roleDrive, e.opts.Logf)
+	e.feed = startFeeder(e.ctx, &e.wg, e.index, e.info, e.opts.model(), e.ourSide(), e.role == roleDrive, e.opts.Logf)
 	e.lastActive = time.Now()
 	for {
 		more := e.pump()
@@ -191,7 +191,7 @@ func (e *engine) ingest(b []*item, ok bool) {
 	if !ok {
 		e.feedDone = true
 		if e.feed.err != nil {
-			e.opts.logf("replay: session %d: reading %s: %v", e.info.Number, e.path, e.feed.err)
+			e.opts.logf("replay: session %d: reading %s: %v", e.info.Number, e.index.Path, e.feed.err)
 		}
 		return
 	}
@@ -203,6 +203,11 @@ func (e *engine) ingest(b []*item, ok bool) {
 			continue
 		}
 		s := e.socks[it.sock]
+		if s.unreachable {
+			it.done = true
+			e.ahead -= len(it.payload)
+			continue
+		}
 		if s.state == sockClosed || s.state == sockAbsent {
 			e.giveUp(it, e.goneReason(s))
 			continue
@@ -323,10 +328,15 @@ func (e *engine) pump() bool {
 			e.pop()
 			continue
 		case !it.ours:
-			// The recording has the client closing this socket here.
-			if s.state == sockOpen && e.opts.Linger >= 0 && s.lingerAt.IsZero() {
-				s.lingerAt = time.Now().Add(e.opts.Linger)
-				s.lingerCode, s.lingerReason = it.code, it.reason
+			// The recording has the peer closing this socket here: wait
+			// for its close (bounded by the timeout) and echo it, rather
+			// than close first and race it.
+			if s.state == sockOpen && s.lingerAt.IsZero() {
+				s.awaitClose = true
+				if e.opts.Linger >= 0 {
+					s.lingerAt = time.Now().Add(max(e.opts.Linger, e.opts.Timeout))
+				}
+				s.lingerCode, s.lingerReason = websocket.CloseNormalClosure, fmt.Sprintf("replay: the %s did not close", e.peer())
 			}
 			e.pop()
 			continue
@@ -417,12 +427,21 @@ func (e *engine) send(s *sock, it *item) {
 		return
 	}
 	p := it.payload
+	var seq int64
 	if e.role == roleServe {
 		if len(it.reqID) > 0 && len(e.rewrite) > 0 {
-			e.spans, e.values = requestIDRewrite(p, e.rewrite, e.spans, e.values)
-			if len(e.spans) > 0 {
-				e.scratch = splice(e.scratch[:0], p, e.spans, e.values)
-				p = e.scratch
+			if q, ok := protocol.RewriteRequestID(e.scratch[:0], p, e.rewrite); ok {
+				e.scratch, p = q, q
+			}
+		}
+		if it.hasSeq {
+			// Every frame sent on a socket continues its numbering, the
+			// replay's own pongs included: renumber the recorded seq.
+			seq = s.nextSeq(it.seq)
+			if seq != it.seq {
+				if q, ok := replaceTopInt(e.seqScratch[:0], p, "seq", seq); ok {
+					e.seqScratch, p = q, q
+				}
 			}
 		}
 	} else {
@@ -435,16 +454,7 @@ func (e *engine) send(s *sock, it *item) {
 	}
 	s.sent++
 	if it.hasSeq && e.role == roleServe {
-		if len(s.seqs) >= maxUnacked {
-			// A client that does not ack: remember only the latest seqs.
-			s.seqs = s.seqs[1:]
-			s.forgotten++
-		}
-		s.seqs = append(s.seqs, it.seq)
-		s.seqSent++
-		if it.seq > s.maxSeq {
-			s.maxSeq = it.seq
-		}
+		s.sentSeq(seq)
 	}
 }
 
@@ -638,6 +648,7 @@ func (e *engine) closeAll(aborted bool) {
 			case ev.kind == evConnect:
 				ev.out.close()
 			}
+			ev.release()
 		case <-grace.C:
 			open = 0
 		}
@@ -666,6 +677,7 @@ func (e *engine) stop(aborted bool) {
 				ev.out.closeFrame(code, "replay: session over")
 				ev.out.expire(closeGrace)
 			}
+			ev.release()
 		default:
 			return
 		}

@@ -39,6 +39,18 @@ type event struct {
 	payload []byte
 	code    int
 	err     error
+	// handled, when set, is closed once the session handled the event
+	// (evClosed: its close reply is written, so the reader may let the
+	// connection go).
+	handled chan struct{}
+}
+
+// release tells the event's poster that it was handled.
+func (ev *event) release() {
+	if ev.handled != nil {
+		close(ev.handled)
+		ev.handled = nil
+	}
 }
 
 // sock is one recorded socket and the live one standing in for it.
@@ -53,6 +65,8 @@ type sock struct {
 	lingerCode   int
 	lingerReason string
 	closeSent    bool
+	awaitClose   bool // the recording has the peer closing: wait for it
+	unreachable  bool // Drive could not open it (a connect error)
 	claimed      bool // a live socket is on its way (guarded by engine.claimMu)
 
 	sent, unsent int
@@ -60,8 +74,40 @@ type sock struct {
 	forgotten    int     // unacknowledged seqs dropped from seqs
 	maxSeq       int64
 	seqSent      int
-	acked        int
-	liveClose    int
+	// seqNext is the transport seq the next frame sent on the socket
+	// gets (serve); 0 until the first recorded seq sets the start.
+	seqNext   int64
+	acked     int
+	liveClose int
+}
+
+// nextSeq returns the seq of the next sequenced frame sent on the socket:
+// the socket's first recorded seq starts the numbering, and every frame
+// sent after continues it by one, whatever the recording numbered it.
+func (s *sock) nextSeq(recorded int64) int64 {
+	if s.seqNext == 0 {
+		s.seqNext = recorded
+		if s.info.FirstSeq != 0 {
+			s.seqNext = s.info.FirstSeq
+		}
+	}
+	n := s.seqNext
+	s.seqNext++
+	return n
+}
+
+// sentSeq notes that a frame with seq n went out, for the client's acks.
+func (s *sock) sentSeq(n int64) {
+	if len(s.seqs) >= maxUnacked {
+		// A client that does not ack: remember only the latest seqs.
+		s.seqs = s.seqs[1:]
+		s.forgotten++
+	}
+	s.seqs = append(s.seqs, n)
+	s.seqSent++
+	if n > s.maxSeq {
+		s.maxSeq = n
+	}
 }
 
 // sendClose replays a close with its code: a close frame for codes a
@@ -148,6 +194,18 @@ func (e *engine) goneReason(s *sock) string {
 
 // dropExpected gives up the frames still expected on a socket that can no
 // longer send them.
+// dropUnseen forgets what the server was to send on a socket Drive could
+// not open: a connect error, not a divergence per frame.
+func (e *engine) dropUnseen(s *sock) {
+	s.unreachable = true
+	for _, it := range e.theirs[s.idx] {
+		it.done = true
+		e.ahead -= len(it.payload)
+		it.payload = nil
+	}
+	e.theirs[s.idx] = nil
+}
+
 func (e *engine) dropExpected(s *sock) {
 	reason := e.goneReason(s)
 	for _, it := range e.theirs[s.idx] {
@@ -174,6 +232,7 @@ func (e *engine) closed(s *sock, code int, how string) {
 }
 
 func (e *engine) handle(ev event) {
+	defer ev.release()
 	s := e.socks[ev.sock]
 	switch ev.kind {
 	case evConnect:
@@ -194,7 +253,7 @@ func (e *engine) handle(ev event) {
 	case evFrame:
 		if s.state == sockOpen {
 			e.lastActive = time.Now()
-			e.onFrame(s, classify(ev.op, ev.payload))
+			e.onFrame(s, classify(e.opts.model(), ev.op, ev.payload))
 		}
 	case evClosed:
 		if s.state != sockOpen {
@@ -215,6 +274,37 @@ func (e *engine) handle(ev event) {
 			how = ev.err.Error()
 		}
 		e.closed(s, ev.code, how)
+		e.peerGone()
+	}
+}
+
+// peerGone ends a served session's waits once the client under test has
+// closed every socket it opened: the sockets that never connected are
+// absent, and what it never sent is reported at once rather than after
+// the timeouts.
+func (e *engine) peerGone() {
+	if e.role != roleServe {
+		return
+	}
+	e.claimMu.Lock()
+	defer e.claimMu.Unlock()
+	connected := false
+	for _, s := range e.socks {
+		if s.state == sockOpen || (s.state == sockPending && s.claimed) {
+			return
+		}
+		connected = connected || s.state == sockClosed
+	}
+	if !connected {
+		return
+	}
+	for _, s := range e.socks {
+		if s.state == sockPending {
+			s.state = sockAbsent
+			e.log.add(Entry{Kind: Missing, Session: e.info.Number, Line: s.info.Line, Conn: s.info.Conn, Channel: s.info.Channel,
+				Type: "open", Reason: fmt.Sprintf("the client closed its sockets and never connected its %s socket", s.info.Channel)})
+			e.dropExpected(s)
+		}
 	}
 }
 
@@ -230,7 +320,16 @@ func readLoop(ws *websocket.Conn, idx int, e *engine) {
 			if errors.As(err, &ce) {
 				code = ce.Code
 			}
-			e.post(event{kind: evClosed, sock: idx, code: code, err: err})
+			// Wait until the session has answered the close: the caller
+			// drops the connection when this returns, and a close reply
+			// not yet written then never arrives (the peer sees 1006).
+			handled := make(chan struct{})
+			if e.post(event{kind: evClosed, sock: idx, code: code, err: err, handled: handled}) {
+				select {
+				case <-handled:
+				case <-e.stopped:
+				}
+			}
 			return
 		}
 		op := trace.OpText

@@ -6,25 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lettadev/wsproxy/protocol"
 	"github.com/lettadev/wsproxy/trace"
 )
-
-func TestRequestIDRewrite(t *testing.T) {
-	m := map[string]string{"rid-1": "new\"1", "perm-1": "x"}
-	for _, c := range []struct{ in, want string }{
-		// Top level only, escapes in and out, everything else byte-exact.
-		{`{"type":"r","request_id":"rid-1","payload":{"request_id":"rid-1"}}`, `{"type":"r","request_id":"new\"1","payload":{"request_id":"rid-1"}}`},
-		{`{"request_id" : "rid\u002d1" , "a":[1, 2]}`, `{"request_id" : "new\"1" , "a":[1, 2]}`},
-		{`{"type":"r","request_id":"other"}`, `{"type":"r","request_id":"other"}`},
-		{`{"type":"r","request_id":7}`, `{"type":"r","request_id":7}`},
-	} {
-		spans, values := requestIDRewrite([]byte(c.in), m, nil, nil)
-		got := string(splice(nil, []byte(c.in), spans, values))
-		if got != c.want {
-			t.Errorf("%s:\n got %s\nwant %s", c.in, got, c.want)
-		}
-	}
-}
 
 func TestRewriteStrings(t *testing.T) {
 	m := map[string]string{"perm-1": "perm-live", "agent-old": "agent-new"}
@@ -90,16 +74,16 @@ func TestBuildItem(t *testing.T) {
 		{f(trace.Client, trace.OpBinary, "\x00\x01"), trace.Server, true},
 		{f(trace.Client, trace.OpText, `{"type":"listener_ready"}`), trace.Server, false},
 	} {
-		it := buildItem(c.r, 0, c.ours, false)
+		it := buildItem(protocol.DefaultModel, c.r, 0, c.ours, false)
 		if (it != nil) != c.keep {
 			t.Errorf("%s %s %q (ours %s): kept %v, want %v", c.r.From, c.r.Op, c.r.Payload, c.ours, it != nil, c.keep)
 		}
 	}
-	it := buildItem(f(trace.Client, trace.OpText, `{"type":"read_file","request_id":"r\"1"}`), 1, trace.Server, false)
+	it := buildItem(protocol.DefaultModel, f(trace.Client, trace.OpText, `{"type":"read_file","request_id":"r\"1"}`), 1, trace.Server, false)
 	if it.ours || it.payload != nil || string(it.reqID) != `r"1` || it.typ != "read_file" || it.line != 7 {
 		t.Errorf("client item %+v", it)
 	}
-	it = buildItem(&trace.Record{Kind: trace.KindClose, By: trace.Proxy, Code: 1011}, 0, trace.Server, false)
+	it = buildItem(protocol.DefaultModel, &trace.Record{Kind: trace.KindClose, By: trace.Proxy, Code: 1011}, 0, trace.Server, false)
 	if it.kind != itemClose || !it.ours || it.code != 1011 {
 		t.Errorf("proxy close %+v", it)
 	}
@@ -170,5 +154,37 @@ func TestIndexGroupsSessions(t *testing.T) {
 	}
 	if _, err := x.Select("", "s99"); err == nil || !strings.Contains(err.Error(), "s1(control)") {
 		t.Errorf("a failed selection should list the sessions: %v", err)
+	}
+}
+
+// Options.Volatile (the CLI's -ignore) takes member names, ignored at any
+// depth, and JSON paths from the top.
+func TestCompareIgnore(t *testing.T) {
+	rec := `{"type":"s","device_status":{"uptime":1,"git":{"branch":"main"}},"list":[{"n":1,"k":"a"},{"n":2,"k":"b"}],"uptime":5}`
+	live := `{"type":"s","device_status":{"uptime":9,"git":{"branch":"dev"}},"list":[{"n":7,"k":"a"},{"n":8,"k":"b"}],"uptime":5}`
+	for _, x := range []struct {
+		ignore []string
+		want   string
+	}{
+		{nil, "device_status.git.branch is"},
+		{[]string{"device_status.git.branch"}, "device_status.uptime is"},
+		{[]string{"$.device_status.git.branch", "uptime"}, "list[0].n is"},
+		{[]string{"device_status.git", "device_status.uptime", "list[*].n"}, ""},
+		{[]string{"device_status.git", "device_status.uptime", "list[].n"}, ""},
+		{[]string{"device_status.git", "device_status.uptime", "list[0].n"}, "list[1].n is"},
+		{[]string{"branch", "uptime", "n"}, ""},
+	} {
+		got := newComparer(x.ignore).compare([]byte(rec), []byte(live), nil)
+		if (x.want == "") != (got == "") || !strings.Contains(got, x.want) {
+			t.Errorf("ignore %v: %q, want %q", x.ignore, got, x.want)
+		}
+	}
+	if l, err := ParseIgnore(" a.b , c,,list[*].n"); err != nil || len(l) != 3 {
+		t.Errorf("ParseIgnore: %v %v", l, err)
+	}
+	for _, bad := range []string{"a..b", "a.", "a[0.b", "$"} {
+		if _, err := ParseIgnore(bad); err == nil {
+			t.Errorf("ParseIgnore(%q): no error", bad)
+		}
 	}
 }

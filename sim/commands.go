@@ -8,8 +8,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/lettadev/wsproxy/protocol"
 )
 
 // handler carries out one command; e.mu is held.
@@ -59,7 +57,7 @@ func init() {
 // silently accepts commands that have no reply.
 func genericHandler(e *environment, c *command) {
 	i := c.info
-	if len(i.Replies) == 0 || i.Correlate != protocol.ByRequestID {
+	if !i.RepliesByRequestID() {
 		return
 	}
 	reply := i.Replies[0]

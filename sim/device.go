@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lettadev/wsproxy/faults"
 	"github.com/lettadev/wsproxy/protocol"
 )
 
@@ -173,7 +174,7 @@ func (e *environment) emit(key rtKey, typ string, fields obj) {
 		a := e.eventSeq + 1
 		e.eventSeq += int64(n)
 		t := targets[0]
-		e.srv.record(Fault{Knob: KnobGap, Rule: "event-seq-gap", Subject: gapSubject(a, e.eventSeq),
+		e.srv.record(Fault{Knob: KnobGap, Rule: faults.RuleEventSeqGap, Subject: gapSubject(a, e.eventSeq),
 			ConnectionID: e.id, Channel: t.channel, Socket: t.ordinal,
 			Detail: fmt.Sprintf("skipped before %s event_seq %d", typ, e.eventSeq+1)})
 	}
@@ -194,13 +195,13 @@ func (e *environment) emit(key rtKey, typ string, fields obj) {
 		t.send(data)
 		if dup {
 			t.send(data)
-			e.srv.record(Fault{Knob: KnobDuplicate, Rule: "duplicate-idempotency-key", Subject: ikey,
+			e.srv.record(Fault{Knob: KnobDuplicate, Rule: faults.RuleDuplicateIdempotencyKey, Subject: ikey,
 				ConnectionID: e.id, Channel: t.channel, Socket: t.ordinal,
 				Detail: fmt.Sprintf("%s event_seq %d delivered twice, identical", typ, seq)})
 		}
 		if alt {
 			t.send(altData)
-			e.srv.record(Fault{Knob: KnobAltered, Rule: "duplicate-idempotency-key", Subject: ikey,
+			e.srv.record(Fault{Knob: KnobAltered, Rule: faults.RuleDuplicateIdempotencyKey, Subject: ikey,
 				ConnectionID: e.id, Channel: t.channel, Socket: t.ordinal,
 				Detail: fmt.Sprintf("%s event_seq %d delivered again with a different payload", typ, seq)})
 		}
@@ -238,7 +239,7 @@ func (e *environment) reply(c *command, typ string, fields obj) {
 		if typeListed {
 			why = "command type listed"
 		}
-		e.srv.record(Fault{Knob: KnobUnanswered, Rule: "unmatched-request", Subject: c.requestID,
+		e.srv.record(Fault{Knob: KnobUnanswered, Rule: faults.RuleUnmatchedRequest, Subject: c.requestID,
 			ConnectionID: k.connID, Channel: k.channel, Socket: k.ordinal,
 			Detail: fmt.Sprintf("%s reply withheld (%s)", typ, why)})
 		return
@@ -247,7 +248,7 @@ func (e *environment) reply(c *command, typ string, fields obj) {
 	if e.fault.orphan.pick() {
 		oid := fmt.Sprintf("orphan-%08x", e.rng.Uint32())
 		orphan = mustJSON(append(obj(nil), frame...).set("request_id", oid))
-		e.srv.record(Fault{Knob: KnobOrphan, Rule: "orphan-response", Subject: oid,
+		e.srv.record(Fault{Knob: KnobOrphan, Rule: faults.RuleOrphanResponse, Subject: oid,
 			ConnectionID: k.connID, Channel: k.channel, Socket: k.ordinal,
 			Detail: fmt.Sprintf("%s sent after the reply to %s", typ, c.requestID)})
 	}
@@ -255,7 +256,7 @@ func (e *environment) reply(c *command, typ string, fields obj) {
 	if e.fault.delay.pick() && f.Delay > 0 {
 		rule := ""
 		if f.Delay >= f.timeout() {
-			rule = "unmatched-request"
+			rule = faults.RuleUnmatchedRequest
 		}
 		e.srv.record(Fault{Knob: KnobDelay, Rule: rule, Subject: c.requestID,
 			ConnectionID: k.connID, Channel: k.channel, Socket: k.ordinal,

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/lettadev/wsproxy/faults"
-	"github.com/lettadev/wsproxy/protocol"
 )
 
 // Fault is one injected fault, reported as ground truth by Server.Faults.
@@ -173,8 +172,7 @@ func replyEligible(c *command, reply string) bool {
 	if !c.hasRequestID || c.info == nil {
 		return false
 	}
-	i := c.info
-	return i.Correlate == protocol.ByRequestID && !i.ReplyOptional && i.Accepts(reply)
+	return c.info.NeedsReply() && c.info.Accepts(reply)
 }
 
 func gapSubject(a, b int64) string { return fmt.Sprintf("%d-%d", a, b) }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/lettadev/wsproxy/faults"
 	"github.com/lettadev/wsproxy/protocol"
 )
 
@@ -373,9 +374,8 @@ func (k *socket) drained(data []byte) {
 		k.mu.Unlock()
 		return
 	}
-	if env.Info != nil && env.RequestID != nil && env.Info.Role == protocol.RoleCommand &&
-		env.Info.Correlate == protocol.ByRequestID && !env.Info.ReplyOptional && len(env.Info.Replies) > 0 {
-		k.srv.record(Fault{Knob: KnobDrop, Rule: "unmatched-request", Subject: string(env.RequestID),
+	if env.RequestID != nil && env.Info.NeedsReply() {
+		k.srv.record(Fault{Knob: KnobDrop, Rule: faults.RuleUnmatchedRequest, Subject: string(env.RequestID),
 			ConnectionID: k.connID, Channel: k.channel, Socket: k.ordinal,
 			Detail: fmt.Sprintf("%s arrived after the socket was dropped", env.Type)})
 	}

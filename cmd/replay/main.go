@@ -5,7 +5,8 @@
 // replay" (package internal/replaycli); run "replay -h" for its flags.
 //
 // Exit status: 0, or 1 with -strict when the live peer diverged, or 2 when
-// the replay could not run.
+// the replay could not run (with -drive: a socket could not connect, or
+// its handshake was refused).
 package main
 
 import (

@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,7 +46,10 @@ func (s *syncBuffer) String() string {
 
 // writeTrace writes a one-socket session: sync → sync_response, then
 // list_models → list_models_response.
-func writeTrace(t *testing.T) string {
+func writeTrace(t *testing.T) string { return writeTraceWith(t, "[]") }
+
+// writeTraceWith is writeTrace with the list_models_response entries.
+func writeTraceWith(t *testing.T, entries string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "t.jsonl.zst")
 	w, err := recorder.Create(path, recorder.Options{})
@@ -60,7 +67,7 @@ func writeTrace(t *testing.T) string {
 		{trace.Client, `{"type":"sync","runtime":{"agent_id":"a","conversation_id":"default"},"request_id":"s-1"}`},
 		{trace.Server, `{"type":"sync_response","request_id":"s-1","success":true}`},
 		{trace.Client, `{"type":"list_models","request_id":"lm-1"}`},
-		{trace.Server, `{"type":"list_models_response","request_id":"lm-1","success":true,"entries":[]}`},
+		{trace.Server, `{"type":"list_models_response","request_id":"lm-1","success":true,"entries":` + entries + `}`},
 	} {
 		w.Write(&trace.Record{Kind: trace.KindFrame, T: t0.Add(time.Duration(i+1) * time.Millisecond), Conn: "c1",
 			From: p.from, Op: trace.OpText, Payload: []byte(p.msg), Size: len(p.msg)})
@@ -208,5 +215,70 @@ func TestList(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "conn-1/a/default") || !strings.Contains(out.String(), "c1(control)") {
 		t.Errorf("list: %s", out.String())
+	}
+}
+
+// -drive against a server that cannot be reached, or that refuses the
+// handshake, is an error (exit 2) naming the status and body, not a pass
+// and not a divergence.
+func TestDriveConnectErrors(t *testing.T) {
+	path := writeTrace(t)
+	// A port nothing listens on: take one from the kernel and free it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "ws://" + ln.Addr().String()
+	ln.Close()
+	var stdout, stderr syncBuffer
+	code := run(context.Background(), []string{"-drive", dead, path}, &stdout, &stderr, nil)
+	if code != 2 || !strings.Contains(stderr.String(), "replay: error: session 1 c1(control): cannot connect to "+dead) ||
+		!strings.Contains(stdout.String(), "0 divergences") || !strings.Contains(stdout.String(), "1 socket(s) could not connect") {
+		t.Fatalf("dead server: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	for _, c := range []struct {
+		status int
+		body   string
+	}{{http.StatusUnauthorized, "bad token"}, {http.StatusNotFound, "no such environment"}} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, c.body, c.status)
+		}))
+		var stderr syncBuffer
+		rep := filepath.Join(t.TempDir(), "r.json")
+		code := run(context.Background(), []string{"-drive", srv.URL, "-strict", "-report", rep, path}, &bytes.Buffer{}, &stderr, nil)
+		srv.Close()
+		want := fmt.Sprintf("(HTTP %d: %q)", c.status, c.body)
+		if code != 2 || !strings.Contains(stderr.String(), want) {
+			t.Fatalf("HTTP %d: exit %d, want 2 and %s in:\n%s", c.status, code, want, stderr.String())
+		}
+		var doc replay.Report
+		b, _ := os.ReadFile(rep)
+		if err := json.Unmarshal(b, &doc); err != nil || len(doc.ConnectErrors) != 1 || doc.ConnectErrors[0].Status != c.status || doc.Divergences() != 0 {
+			t.Fatalf("report: %v\n%s", err, b)
+		}
+	}
+}
+
+// -ignore drops members (by name or JSON path) from Drive's comparison.
+func TestDriveIgnore(t *testing.T) {
+	path := writeTrace(t)
+	live := writeTraceWith(t, `[{"id":"m-1","updated":"x"}]`) // the live server answers differently
+	drive := func(args ...string) (int, string) {
+		srv := replay.NewTestServer(t, live, replay.Options{Timeout: 2 * time.Second, Linger: 10 * time.Millisecond})
+		var stderr syncBuffer
+		code := run(context.Background(), append(append([]string{"-drive", srv.URL, "-strict"}, args...), path), &bytes.Buffer{}, &stderr, nil)
+		srv.Report()
+		return code, stderr.String()
+	}
+	if code, out := drive(); code != 1 || !strings.Contains(out, "entries has 1 elements, recorded 0") {
+		t.Fatalf("without -ignore: exit %d\n%s", code, out)
+	}
+	for _, ig := range []string{"entries", "$.entries", "success,entries"} {
+		if code, out := drive("-ignore", ig); code != 0 {
+			t.Fatalf("-ignore %s: exit %d\n%s", ig, code, out)
+		}
+	}
+	if code, out := drive("-ignore", "a..b"); code != 2 || !strings.Contains(out, "neither a member name nor a JSON path") {
+		t.Fatalf("bad -ignore: exit %d\n%s", code, out)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,8 +70,55 @@ func TestCheckTruncatedWarnsOnStderr(t *testing.T) {
 	if !strings.Contains(errs, "incomplete") || !strings.Contains(errs, "checked up to the cut") {
 		t.Fatalf("stderr: %s", errs)
 	}
-	if code != 1 || !strings.Contains(out, "unmatched-request") || strings.Contains(out, "orphan-response") {
+	// The event_seq gap still in its reordering window and the request
+	// still waiting for its reply at the cut are not judged.
+	if code != 0 || strings.Contains(out, "event-seq-gap") || strings.Contains(out, "unmatched-request") ||
+		strings.Contains(out, "orphan-response") || !strings.Contains(out, "note: undetermined: the trace ends with the connection open") ||
+		!strings.Contains(out, "1 file cut at byte ") {
 		t.Fatalf("exit %d\n%s", code, out)
+	}
+}
+
+// A plain trace cut in the middle of a reply's line: the request pending
+// at the cut is undetermined, not an unmatched-request error, and the
+// JUnit output says where the file was cut.
+func TestCheckCutTraceIsNotAnError(t *testing.T) {
+	data, err := os.ReadFile("../../analysis/testdata/faults.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	trace := append([]byte{}, lines[0]...)
+	trace = append(trace, `{"kind":"open","t":"2026-11-28T17:00:00Z","conn":"c1","url":"/v1/environments/conn-1/status/ws?agentId=a&conversationId=default&channel=control"}`+"\n"...)
+	trace = append(trace, `{"kind":"frame","t":"2026-11-28T17:00:00Z","conn":"c1","from":"client","op":"text","msg":{"type":"sync","runtime":{"agent_id":"a","conversation_id":"default"},"recover_approvals":true}}`+"\n"...)
+	trace = append(trace, `{"kind":"frame","t":"2026-11-28T17:00:01Z","conn":"c1","from":"client","op":"text","msg":{"type":"read_file","request_id":"rf-1","path":"/a"}}`+"\n"...)
+	at := len(trace)
+	trace = append(trace, `{"kind":"frame","t":"2026-11-28T17:00:01.5Z","conn":"c1","from":"server","op":"text","msg":{"type":"read_fi`...)
+	cut := filepath.Join(t.TempDir(), "cut.jsonl")
+	os.WriteFile(cut, trace, 0o600)
+	code, out, errs := runCheckArgs(t, cut)
+	if code != 0 || strings.Contains(out, "error:") || !strings.Contains(out, "1 request(s) awaiting a reply") ||
+		!strings.Contains(out, fmt.Sprintf("1 file cut at byte %d", at)) {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	code, out, _ = runCheckArgs(t, "-format", "junit", cut)
+	if code != 0 || !strings.Contains(out, fmt.Sprintf(`<skipped type="cut" message="file cut at byte %d`, at)) {
+		t.Fatalf("junit: exit %d\n%s", code, out)
+	}
+}
+
+// A file whose content after the header is only bad lines is a read
+// error (exit 2), and the summary says what failed.
+func TestCheckOnlyBadLinesIsAReadError(t *testing.T) {
+	data, _ := os.ReadFile("../../analysis/testdata/faults.jsonl")
+	header := data[:bytes.IndexByte(data, '\n')+1]
+	p := filepath.Join(t.TempDir(), "bad.jsonl")
+	os.WriteFile(p, append(append([]byte{}, header...), "{garbage\n[1,2]\n"...), 0o600)
+	code, out, errs := runCheckArgs(t, p)
+	if code != 2 || strings.Contains(out, "0 error(s), 0 warning(s) in 0 file(s)") ||
+		!strings.Contains(out, "nothing checked: 1 of 1 file(s) could not be read, so not checked") ||
+		!strings.Contains(errs, "no valid record after the header") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
 }
 

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lettadev/wsproxy/analysis"
 	"github.com/lettadev/wsproxy/client"
+	"github.com/lettadev/wsproxy/faults"
 	"github.com/lettadev/wsproxy/internal/cli"
 	"github.com/lettadev/wsproxy/pipeline"
 	"github.com/lettadev/wsproxy/proxy"
@@ -100,8 +102,13 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) int {
 	}
 	ccfg := analysis.DefaultConfig()
 	ccfg.ResponseTimeout = 2 * time.Second // the demo's requests are answered in milliseconds
+	var liveMu sync.Mutex
+	var live []analysis.Finding // for -faults: compared with the ground truth
 	ccfg.OnFinding = func(f analysis.Finding) {
 		fmt.Fprintf(stdout, "  %-4s %s\n", f.Conn, f)
+		liveMu.Lock()
+		live = append(live, f)
+		liveMu.Unlock()
 	}
 	pcfg := pipeline.Config{Upstream: simURL, Path: cfg.out.Path, Tool: "wsproxy", ToolVersion: version, Check: &ccfg,
 		Proxy: proxy.Options{Logf: func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }}}
@@ -148,9 +155,15 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, "  "+line)
 		}
 	}
-	if cfg.faults {
+	faultsDiffer := false
+	if cfg.faults && report != nil {
 		expected := append(env.Faults(), report.Faults...)
 		fmt.Fprintf(stdout, "injected faults (ground truth): %d, of which %d must be reported\n", len(expected), countExpected(expected))
+		liveMu.Lock()
+		cmp := faults.Compare(expected, live)
+		liveMu.Unlock()
+		cmp.Write(stdout)
+		faultsDiffer = !cmp.OK()
 	}
 	pl.Summary(stdout)
 	printNext(stdout, pl.Files())
@@ -158,7 +171,7 @@ func demo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wsproxy demo: trace:", closeErr)
 		return 2
 	}
-	if runErr != nil || report == nil || (!cfg.faults && (!report.OK() || checker.Errors() > 0)) {
+	if runErr != nil || report == nil || faultsDiffer || (!cfg.faults && (!report.OK() || checker.Errors() > 0)) {
 		return 1
 	}
 	return 0

@@ -36,6 +36,7 @@ func commands() []command {
 		{"cat", "print every record, one summary line each (or JSONL)", runCat},
 		{"grep", "print the records that match a filter (type:, from:, conn:, req:, rule:, text), or cut them into a new trace", runGrep},
 		{"stats", "counts, bytes, latencies and findings of traces", runStats},
+		{"inspect", "browse traces in a terminal UI: frames, payloads, findings, turns, stats", runInspect},
 		{"redact", "copy a trace with secrets and your own rules' matches replaced, to share it", runRedact},
 		{"export", "write a trace as a HAR 1.2 file (Chrome DevTools, HTTP Toolkit)", runExport},
 		{"import-har", "turn HAR files (Chrome DevTools, HTTP Toolkit) into traces", runImportHAR},

@@ -48,16 +48,16 @@ TLS: -tls-self-signed serves wss:// with a fresh certificate written to
 for a wss:// upstream.`
 
 type proxyFlags struct {
-	listen, upstream, out                           string
-	rotate, maxFrame                                int64
-	keepSecrets, allowRemote, noCheck, lossy, mkdir bool
-	stallTimeout, shutdownGrace                     time.Duration
-	tlsCert, tlsKey, upstreamCA, certOut            string
-	selfSigned, insecureUpstream                    bool
-	checker                                         analysis.Config
-	level                                           *cli.Level
-	plan                                            cli.OutPlan
-	faults                                          faultFlags
+	listen, upstream, out                               string
+	rotate, maxFrame                                    int64
+	keepSecrets, allowRemote, noCheck, lossy, mkdir, ui bool
+	stallTimeout, shutdownGrace                         time.Duration
+	tlsCert, tlsKey, upstreamCA, certOut                string
+	selfSigned, insecureUpstream                        bool
+	checker                                             analysis.Config
+	level                                               *cli.Level
+	plan                                                cli.OutPlan
+	faults                                              faultFlags
 }
 
 func (f *proxyFlags) register(fs *cli.Flags) {
@@ -70,6 +70,7 @@ func (f *proxyFlags) register(fs *cli.Flags) {
 	fs.BoolVar(&f.keepSecrets, "keep-secrets", false, "record tokens, Authorization headers and secret values instead of redacting them")
 	fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow a -listen address that is not loopback (prints a warning)")
 	fs.BoolVar(&f.noCheck, "no-check", false, "do not run the protocol checker live")
+	fs.BoolVar(&f.ui, "ui", false, "show every connection live in the terminal inspector instead of console lines (q stops the proxy); see wsproxy inspect")
 	fs.BoolVar(&f.lossy, "lossy", false, "never slow the relay for recording: records the recorder cannot keep up with are dropped and written as loss records (default: lossless, the relay waits)")
 	fs.DurationVar(&f.stallTimeout, "stall-timeout", 30*time.Second, "close a connection whose client or upstream accepts no bytes for this long (0: never)")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 5*time.Second, "on Ctrl-C/SIGTERM, how long connections get to close before they are cut")
@@ -217,6 +218,10 @@ func serveProxy(sig *signals, f proxyFlags, stdout, stderr io.Writer) int {
 		}
 		cfg.Check = &ccfg
 	}
+	var ui *liveUI
+	if f.ui {
+		ui = newLiveUI(&cfg, f.checker, stdout, stderr)
+	}
 	pl, err := pipeline.Start(cfg)
 	if err != nil {
 		f.plan.Undo()
@@ -231,8 +236,10 @@ func serveProxy(sig *signals, f proxyFlags, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	stopFrames := printFrames(f.level, pl, stdout)
-	defer stopFrames()
+	if ui == nil {
+		stopFrames := printFrames(f.level, pl, stdout)
+		defer stopFrames()
+	}
 	scheme := "ws"
 	if serverTLS != nil {
 		scheme = "wss"
@@ -248,8 +255,12 @@ func serveProxy(sig *signals, f proxyFlags, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "  recording to %s (secrets %s, %s)\n", pl.TracePath(), map[bool]string{true: "KEPT", false: "redacted"}[f.keepSecrets], mode)
 	fmt.Fprintf(stdout, "  point your client at %s://%s/v1/environments/{connectionId}/status/ws?…  (Ctrl-C to stop)\n", scheme, pl.Addr())
 
+	if ui != nil {
+		ui.run(sig.ctx, pl, fmt.Sprintf("%s://%s → %s", scheme, pl.Addr(), f.upstream))
+	}
 	select {
 	case <-sig.ctx.Done():
+	case <-ui.done():
 	case err := <-pl.Served():
 		fmt.Fprintln(stderr, "wsproxy: serve:", err)
 	}

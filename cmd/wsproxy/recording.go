@@ -16,6 +16,7 @@ func printNext(w io.Writer, files []string) {
 	self := commandName()
 	fmt.Fprintf(w, "\nnext:\n")
 	fmt.Fprintf(w, "  %s check %s    (check it again, offline)\n", self, f)
+	fmt.Fprintf(w, "  %s inspect %s    (browse it in the terminal)\n", self, f)
 	fmt.Fprintf(w, "  %s stats %s    (counts, latencies, findings)\n", self, f)
 	fmt.Fprintf(w, "  %s cat %s    (every record, one line each; show %s:LINE for one in full)\n", self, f, f)
 	fmt.Fprintf(w, "  %s replay %s    (serve it back to a client)\n", self, f)

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"fmt"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -23,67 +21,20 @@ func session(t *testing.T, env *sim.Server, cl *client.Client, script *client.Sc
 	return r.Path, r.Report, r.SimFaults, r.Live
 }
 
-// sessionRules are checked per session (all sockets of a connection id):
-// their findings are compared without a socket.
-var sessionRules = map[string]bool{
-	analysis.RuleEventSeqGap:    true,
-	analysis.RuleGapWithoutSync: true,
-	analysis.RuleDuplicateKey:   true,
-}
-
-// key identifies a fault or a finding for comparison: the rule, its
-// subject, the connection, and for per-socket rules the socket.
-func faultKey(f faults.Fault) string {
-	k := fmt.Sprintf("%s|%s|%s", f.Rule, f.Subject, f.ConnectionID)
-	if f.Channel != "" && !sessionRules[f.Rule] {
-		k += fmt.Sprintf("|%s#%d", f.Channel, f.Socket)
-	}
-	return k
-}
-
-func findingKey(f analysis.Finding, withSocket bool) string {
-	k := fmt.Sprintf("%s|%s|%s", f.Rule, f.Subject, f.Session.ConnectionID)
-	if withSocket {
-		k += fmt.Sprintf("|%s#%d", f.Channel, f.Socket)
-	}
-	return k
-}
-
-// compare checks that findings and expected faults are the same multiset.
+// compare checks that the checker found exactly the expected faults (the
+// one comparison, faults.Compare, that wsproxy demo -faults prints too).
 func compare(t *testing.T, what string, expected []faults.Fault, findings []analysis.Finding) {
 	t.Helper()
-	want := map[string]int{}
-	socketLevel := map[string]bool{} // rule -> faults name a socket
-	for _, f := range expected {
-		want[faultKey(f)]++
-		if f.Channel != "" && !sessionRules[f.Rule] {
-			socketLevel[f.Rule] = true
-		}
-	}
-	got := map[string]int{}
-	for _, f := range findings {
-		got[findingKey(f, socketLevel[f.Rule])]++
-	}
-	var missing, extra []string
-	for k, n := range want {
-		for i := got[k]; i < n; i++ {
-			missing = append(missing, k)
-		}
-	}
-	for k, n := range got {
-		for i := want[k]; i < n; i++ {
-			extra = append(extra, k)
-		}
-	}
-	sort.Strings(missing)
-	sort.Strings(extra)
-	if len(missing) > 0 || len(extra) > 0 {
+	c := faults.Compare(expected, findings)
+	if !c.OK() {
+		var b strings.Builder
+		c.Write(&b)
 		var fs []string
 		for _, f := range findings {
 			fs = append(fs, f.String())
 		}
-		t.Errorf("%s: %d expected faults, %d findings\nmissed (in the ground truth, not found):\n  %s\nextra (found, not injected):\n  %s\nall findings:\n  %s",
-			what, len(expected), len(findings), strings.Join(missing, "\n  "), strings.Join(extra, "\n  "), strings.Join(fs, "\n  "))
+		t.Errorf("%s: %d expected faults, %d findings\n%s\nall findings:\n  %s",
+			what, len(expected), len(findings), b.String(), strings.Join(fs, "\n  "))
 	}
 }
 

@@ -173,7 +173,7 @@ func TestInjectedFaultsEachAction(t *testing.T) {
 			for name, fs := range map[string][]analysis.Finding{"live": rec.Live, "offline": offline.Findings} {
 				seen := map[string]bool{}
 				for _, f := range fs {
-					if f.Severity != analysis.Expected {
+					if f.Severity != analysis.Expected && f.Severity != analysis.Note { // notes never fail a check
 						t.Errorf("%s: not explained by the fault: %s", name, f)
 					}
 					seen[f.Rule] = true
@@ -266,6 +266,9 @@ func TestCheckerSeparatesInjectedFromRealFaults(t *testing.T) {
 		var real []analysis.Finding
 		expected := 0
 		for _, f := range fs {
+			if f.Severity == analysis.Note {
+				continue // notes judge nothing (a cut, an injected close's leftovers)
+			}
 			if f.Severity == analysis.Expected {
 				expected++
 			} else {

@@ -11,8 +11,34 @@ func Valid(b []byte) bool {
 	return ok && SkipSpace(b, end) == len(b)
 }
 
-// maxDepth bounds nesting, like encoding/json's 10000.
-const maxValidDepth = 10000
+// MaxDepth bounds the nesting Valid checks, like encoding/json's 10000:
+// deeper JSON is not valid to Valid, and TooDeep tells that case apart.
+const MaxDepth = 10000
+
+const maxValidDepth = MaxDepth
+
+// TooDeep reports whether b nests arrays and objects deeper than MaxDepth
+// (outside strings), the one reason Valid rejects JSON that may be valid.
+func TooDeep(b []byte) bool {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			end, ok := skipStringBody(b, i+1)
+			if !ok {
+				return false
+			}
+			i = end - 1
+		case '{', '[':
+			if depth++; depth > MaxDepth {
+				return true
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return false
+}
 
 // validValue checks the value at b[i] and returns the index after it.
 func validValue(b []byte, i int) (int, bool) {

@@ -19,24 +19,31 @@ import (
 )
 
 // Usage is the replayer's help text, before its flags.
-const Usage = `usage: %[1]s [flags] TRACE
-       %[1]s -drive ws://HOST:PORT [flags] TRACE
+const Usage = `usage: %[1]s [flags] TRACE...
+       %[1]s -drive ws://HOST:PORT [flags] TRACE...
 
 Serves the sessions of a wsproxy trace back to clients as if it were the
 real status WebSocket, or (with -drive) plays the recorded client against a
 live server, and reports how the live peer diverged from the recording.
-A replay server ignores auth. -drive sends -token (default $LETTA_API_KEY)
+TRACE is a trace file, several (the rotated parts of one run), or a
+directory of them: they are one timeline, and a session spanning parts is
+replayed whole. A replay server ignores auth. -drive sends -token (default $LETTA_API_KEY)
 as a bearer token, never logged.
 
 The summary report goes to stdout (-report FILE writes it as JSON);
 sessions and divergences are logged to stderr as they happen. -timeout is
 how long to wait for a frame, socket or write of the live peer.
+-drive compares contents ignoring volatile fields; -ignore adds member
+names (at any depth) or JSON paths (a.b, list[*].id).
 Exit status: 0 ok (or divergence without -strict), 1 divergence with
--strict, 2 usage error or the replay could not run.
+-strict, 2 usage error or the replay could not run (with -drive: a socket
+that could not connect, or a refused handshake, with its HTTP status and
+body).
 
 Examples:
   %[1]s -once -strict -report report.json traces/sim-turn-approval.jsonl.zst
-  %[1]s -drive ws://127.0.0.1:8766 -strict traces/sim-turn-approval.jsonl.zst
+  %[1]s -drive ws://127.0.0.1:8766 -strict -ignore run_id traces/sim-turn-approval.jsonl.zst
+  %[1]s -once recordings/   (the rotated parts of a run)
   %[1]s -list traces/real-device-paired-full.jsonl.zst`
 
 // Run is the command named name ("replay" or "wsproxy replay"); onListen,
@@ -57,6 +64,7 @@ func Run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 		linger  = f.Duration("linger", 2*time.Second, "how long to keep a socket open after the recording is over (negative: until the peer closes)")
 		drive   = f.String("drive", "", "play the recorded client against the live server at `URL` (ws://HOST:PORT) instead of serving")
 		types   = f.Bool("types-only", false, "drive: compare the server's frames by type only, not contents")
+		ignore  = f.String("ignore", "", "drive: also ignore these `FIELD[,FIELD...]` when comparing contents: member names (at any depth) or JSON paths (a.b, list[*].id)")
 		acks    = f.Bool("require-acks", false, "serve: a frame with a seq the client never acks is a divergence")
 		list    = f.Bool("list", false, "list the trace's sessions and exit")
 		token   string
@@ -67,10 +75,14 @@ func Run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 	if !ok {
 		return code
 	}
-	if len(pos) != 1 {
-		return f.Usagef("want exactly one TRACE (usage: %s [flags] TRACE)", name)
+	if len(pos) == 0 {
+		return f.Usagef("want a TRACE (usage: %s [flags] TRACE...)", name)
 	}
-	path := pos[0]
+	paths := pos
+	volatile, err := replay.ParseIgnore(*ignore)
+	if err != nil {
+		return f.Usagef("%v", err)
+	}
 	m, err := replay.ParseMode(*mode)
 	if err != nil {
 		return f.Usagef("%v", err)
@@ -87,12 +99,12 @@ func Run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 		}
 	}
 	if *list {
-		return listSessions(path, stdout, f)
+		return listSessions(paths, stdout, f)
 	}
 	logger := log.New(stderr, "", log.Ltime|log.Lmicroseconds)
 	opts := replay.Options{
 		Mode: m, Speed: *speed, Session: *session, Conn: *conn, Timeout: *timeout, Linger: *linger,
-		Repeat: !*once && !*all, TypesOnly: *types, RequireAcks: *acks, Logf: logger.Printf,
+		Repeat: !*once && !*all, TypesOnly: *types, Volatile: volatile, RequireAcks: *acks, Logf: logger.Printf,
 	}
 	if *linger == 0 {
 		opts.Linger = time.Nanosecond
@@ -111,9 +123,9 @@ func Run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 
 	var rep *replay.Report
 	if *drive != "" {
-		rep, err = replay.Drive(ctx, *drive, path, opts)
+		rep, err = replay.DriveFiles(ctx, *drive, paths, opts)
 	} else {
-		rep, err = serve(ctx, *listen, path, opts, f, onListen)
+		rep, err = serve(ctx, *listen, paths, opts, f, onListen)
 	}
 	if err != nil {
 		return f.Failf("%v", err)
@@ -124,6 +136,14 @@ func Run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 			return f.Failf("write report: %v", err)
 		}
 	}
+	if rep.Err() != nil {
+		// The live server could not be compared with: not a pass, and not
+		// a divergence either.
+		for _, c := range rep.ConnectErrors {
+			f.Errorf("error: %s", c)
+		}
+		return cli.ExitFailure
+	}
 	if *strict && (!rep.OK() || len(rep.NotServed) > 0 && !opts.Repeat && opts.MaxSessions == 0) {
 		return cli.ExitFindings
 	}
@@ -131,8 +151,8 @@ func Run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 }
 
 // serve runs a replay server until the sessions are done or ctx ends.
-func serve(ctx context.Context, listen, path string, opts replay.Options, f *cli.Flags, onListen func(string)) (*replay.Report, error) {
-	srv, err := replay.NewServer(path, opts)
+func serve(ctx context.Context, listen string, paths []string, opts replay.Options, f *cli.Flags, onListen func(string)) (*replay.Report, error) {
+	srv, err := replay.NewServerFiles(paths, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +166,7 @@ func serve(ctx context.Context, listen, path string, opts replay.Options, f *cli
 	go func() { served <- hs.Serve(ln) }()
 	addr := ln.Addr().String()
 	fmt.Fprintln(f.Stderr(), f.Prefix(fmt.Sprintf("serving %d session(s) of %s (%s) on ws://%s; environments at http://%s/v1/environments",
-		len(srv.Sessions()), path, opts.Mode, addr, addr)))
+		len(srv.Sessions()), srv.Index().Path, opts.Mode, addr, addr)))
 	if onListen != nil {
 		onListen(addr)
 	}
@@ -165,8 +185,8 @@ func serve(ctx context.Context, listen, path string, opts replay.Options, f *cli
 	return srv.Report(), nil
 }
 
-func listSessions(path string, stdout io.Writer, f *cli.Flags) int {
-	x, err := replay.ReadIndex(path)
+func listSessions(paths []string, stdout io.Writer, f *cli.Flags) int {
+	x, err := replay.ReadIndex(paths...)
 	if err != nil {
 		return f.Failf("%v", err)
 	}
@@ -174,7 +194,7 @@ func listSessions(path string, stdout io.Writer, f *cli.Flags) int {
 		f.Errorf("warning: %s", w)
 	}
 	for _, s := range x.Sessions {
-		fmt.Fprintf(stdout, "%d\t%s\tlines %d-%d\t%d client / %d server frames\t", s.Number, s.Name(), s.FirstLine, s.LastLine, s.ClientFrames, s.ServerFrames)
+		fmt.Fprintf(stdout, "%d\t%s\t%s\t%d client / %d server frames\t", s.Number, s.Name(), lineRange(x, s), s.ClientFrames, s.ServerFrames)
 		for i, c := range s.Conns {
 			if i > 0 {
 				fmt.Fprint(stdout, " ")
@@ -184,4 +204,18 @@ func listSessions(path string, stdout io.Writer, f *cli.Flags) int {
 		fmt.Fprintln(stdout)
 	}
 	return cli.ExitOK
+}
+
+// lineRange names a session's lines, with their files when the trace has
+// several.
+func lineRange(x *replay.Index, s *replay.SessionInfo) string {
+	ff, fl := x.Locate(s.FirstLine)
+	lf, ll := x.Locate(s.LastLine)
+	switch {
+	case ff == "":
+		return fmt.Sprintf("lines %d-%d", fl, ll)
+	case ff == lf:
+		return fmt.Sprintf("%s lines %d-%d", ff, fl, ll)
+	}
+	return fmt.Sprintf("%s line %d - %s line %d", ff, fl, lf, ll)
 }
