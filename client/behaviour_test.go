@@ -46,8 +46,8 @@ func TestAuthVariants(t *testing.T) {
 	}
 	// A wrong token gives up at once.
 	rep, err = run(t, &client.Client{URL: u, Token: "bad"}, short)
-	if !errors.Is(err, client.ErrGaveUp) || rep.OK() {
-		t.Fatalf("wrong token: %v", err)
+	if !errors.Is(err, client.ErrGaveUp) || rep.OK() || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "invalid token") {
+		t.Fatalf("wrong token: %v (want the status and the start of the body)", err)
 	}
 	// An unknown environment too.
 	if _, err = run(t, &client.Client{URL: u, Token: "tok", ConnectionID: "conn-nope"}, short); !errors.Is(err, client.ErrGaveUp) {

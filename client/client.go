@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -182,6 +184,12 @@ func (c *Client) Run(ctx context.Context, script *Script) (*Report, error) {
 	r.cancel()
 	r.closeAll()
 	r.wg.Wait()
+	for _, q := range r.pending { // every goroutine has ended: no race
+		r.rep.PendingAtEnd++
+		if q.info != nil && q.info.ReplyOptional {
+			r.rep.OptionalPending++
+		}
+	}
 	r.rep.Duration = time.Since(r.start)
 	r.rep.Commands = sortedKeys(r.commandTypes)
 	if err != nil {
@@ -274,10 +282,10 @@ func (r *run) environments() ([]envEntry, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		return nil, fmt.Errorf("client: GET /v1/environments: %s: %w", resp.Status, ErrGaveUp)
+		return nil, fmt.Errorf("client: GET /v1/environments: %s%s: %w", resp.Status, bodyStart(resp.Body), ErrGaveUp)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("client: GET /v1/environments: %s", resp.Status)
+		return nil, fmt.Errorf("client: GET /v1/environments: %s%s", resp.Status, bodyStart(resp.Body))
 	}
 	var body struct {
 		Connections []envEntry `json:"connections"`
@@ -487,4 +495,15 @@ func (r *run) addFault(f Fault) {
 	r.rep.Faults = append(r.rep.Faults, f)
 	r.rmu.Unlock()
 	r.c.logf("client: fault %s", f)
+}
+
+// bodyStart returns the start of a refusal's body, for an error message
+// (": " and up to 200 bytes on one line), or "" for an empty body.
+func bodyStart(body io.Reader) string {
+	b, _ := io.ReadAll(io.LimitReader(body, 200))
+	text := strings.Join(strings.Fields(string(b)), " ")
+	if text == "" {
+		return ""
+	}
+	return ": " + strconv.Quote(text)
 }

@@ -52,6 +52,11 @@ func TestDefaultScript(t *testing.T) {
 				if len(s.Faults()) != 0 {
 					t.Errorf("faults without knobs: %v", s.Faults())
 				}
+				// The request counts add up.
+				if sum := rep.RepliesMatched + rep.NoReplyExpected + rep.DeviceErrors + rep.WrongReplies +
+					len(rep.Unanswered) + len(rep.Abandoned) + rep.PendingAtEnd; sum != rep.RequestsSent || rep.NoReplyExpected == 0 {
+					t.Errorf("%d requests, but the kinds add up to %d:\n%s", rep.RequestsSent, sum, rep)
+				}
 			})
 		}
 	}

@@ -84,6 +84,16 @@ type Report struct {
 	// is retried with a new request_id after reconnecting).
 	Unanswered []string `json:"unanswered,omitempty"`
 	Abandoned  []string `json:"abandoned,omitempty"`
+	// The rest of RequestsSent: NoReplyExpected commands the protocol
+	// answers with no reply (an input, an ack of an approval); DeviceErrors
+	// those answered by an error event; WrongReplies those answered by a
+	// reply of a type they do not accept; PendingAtEnd those still waiting
+	// when the run ended (OptionalPending of them had an optional reply).
+	NoReplyExpected int `json:"no_reply_expected"`
+	DeviceErrors    int `json:"device_errors"`
+	WrongReplies    int `json:"wrong_replies"`
+	PendingAtEnd    int `json:"pending_at_end"`
+	OptionalPending int `json:"optional_pending"`
 	// Events counts device events delivered to the application.
 	Events int `json:"events"`
 	// DuplicatesDropped counts events dropped by idempotency_key;
@@ -133,8 +143,22 @@ func (r *Report) String() string {
 		verdict = "FAIL"
 	}
 	fmt.Fprintf(&b, "%s script %q on %s in %v\n", verdict, r.Script, r.ConnectionID, r.Duration.Round(time.Millisecond))
-	fmt.Fprintf(&b, "  requests %d, replies matched %d, unanswered %d, command types %d\n",
-		r.RequestsSent, r.RepliesMatched, len(r.Unanswered), len(r.Commands))
+	// Every request is in exactly one of these, so the counts add up.
+	fmt.Fprintf(&b, "  requests %d: %d answered", r.RequestsSent, r.RepliesMatched)
+	for _, part := range []struct {
+		n    int
+		what string
+	}{
+		{r.NoReplyExpected, "need no reply"}, {r.OptionalPending, "with an optional reply that did not come"},
+		{r.DeviceErrors, "answered by a device error"}, {r.WrongReplies, "answered by a wrong reply"},
+		{len(r.Unanswered), "unanswered"}, {len(r.Abandoned), "abandoned at a reconnect"},
+		{r.PendingAtEnd - r.OptionalPending, "still pending at the end"},
+	} {
+		if part.n > 0 {
+			fmt.Fprintf(&b, ", %d %s", part.n, part.what)
+		}
+	}
+	fmt.Fprintf(&b, "; command types %d\n", len(r.Commands))
 	fmt.Fprintf(&b, "  events %d, duplicates dropped %d (%d conflicting), gaps %d, syncs %d\n",
 		r.Events, r.DuplicatesDropped, r.ConflictingDuplicates, len(r.Gaps), r.SyncsSent)
 	fmt.Fprintf(&b, "  turns %d, approvals %d, reconnects %d, acks %d, pings %d, pongs %d\n",

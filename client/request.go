@@ -92,6 +92,9 @@ func (r *run) startRequest(cmd map[string]any, kind string, scripted bool) (*req
 		return nil, err
 	}
 	r.rep.RequestsSent++
+	if q.id == "" {
+		r.rep.NoReplyExpected++
+	}
 	r.commandTypes[typ] = true
 	return q, nil
 }
@@ -158,6 +161,7 @@ func (r *run) onReply(f *frame) {
 	delete(r.pending, id)
 	switch {
 	case f.typ == "error":
+		r.rep.DeviceErrors++
 		q.finish(f, fmt.Errorf("device error: %s", errorText(f)))
 		if !q.scripted {
 			r.rep.failf("%s %s: device error: %s", q.typ, id, errorText(f))
@@ -177,6 +181,7 @@ func (r *run) onReply(f *frame) {
 			}
 		}
 	default:
+		r.rep.WrongReplies++
 		err := fmt.Errorf("reply %s is not an accepted reply to %s", f.typ, q.typ)
 		r.rep.failf("%s %s: %v", q.typ, id, err)
 		q.finish(f, err)

@@ -87,12 +87,13 @@ func (r *run) dialAll() ([]*csock, error) {
 		u := r.statusURL(ch)
 		conn, resp, err := r.dialer().DialContext(r.ctx, u, r.header())
 		if err != nil {
-			status := 0
+			status, body := 0, ""
 			if resp != nil {
 				status = resp.StatusCode
+				body = bodyStart(resp.Body)
 				resp.Body.Close()
 			}
-			return fail(&dialError{status, fmt.Errorf("client: dial %s: %w", redact(u), err)})
+			return fail(&dialError{status, fmt.Errorf("client: dial %s: %w%s", redact(u), err, body)})
 		}
 		name := ch
 		if name == "" {

@@ -25,6 +25,7 @@ type endpoint struct {
 	mask       bool          // frames the proxy writes here must be masked (upstream)
 	atBoundary bool          // bytes written so far end at a frame boundary
 	closeSent  bool          // a close frame was written to it (relayed or injected)
+	deadline   time.Time     // the write deadline set on c
 	closed     atomic.Bool
 }
 
@@ -62,7 +63,12 @@ func (e *endpoint) write(b []byte, boundary bool, watch func() bool) error {
 				deadline = stallAt
 			}
 		}
-		e.c.SetWriteDeadline(deadline)
+		// Moving the deadline costs more than the write of a small frame:
+		// keep the one set while it is still more than half a watch away.
+		if e.deadline.Sub(now) < watchEvery/2 || deadline.Before(e.deadline) {
+			e.c.SetWriteDeadline(deadline)
+			e.deadline = deadline
+		}
 		n, err := e.c.Write(b)
 		b = b[n:]
 		if err == nil {
@@ -105,6 +111,7 @@ func (e *endpoint) injectClose(code uint16, reason string) bool {
 	e.c.SetWriteDeadline(time.Now().Add(time.Second))
 	_, err := e.c.Write(frame)
 	e.c.SetWriteDeadline(time.Time{})
+	e.deadline = time.Time{}
 	e.closeSent = true
 	return err == nil
 }
