@@ -19,7 +19,10 @@ func (e *Engine) open(r *trace.Record, t int64, p pos) {
 	if r.Open != nil && (r.Open.Session != (protocol.Session{}) || r.Open.URL != "") {
 		info = protocol.SessionOf(r.Open.Session, r.Open.URL)
 	}
-	e.newSocket(r.Conn, info, t, p)
+	s := e.newSocket(r.Conn, info, t, p)
+	if e.inj != nil {
+		e.injOpened(s)
+	}
 }
 
 // socket returns the socket of conn, creating one without session info
@@ -71,6 +74,13 @@ func (e *Engine) frame(r *trace.Record, t int64, p pos) {
 		e.payload = r.Payload
 		e.message(s, r.From, t, p)
 		e.payload = nil
+		if e.inj != nil {
+			if r.From == trace.Client {
+				e.injClientMessage(s, &e.env, p)
+			} else {
+				e.injServerMessage(s, &e.env, p)
+			}
+		}
 	case trace.OpBinary:
 		e.report(RuleBinaryFrame, Warning, &s.id, p, t, pos{}, "",
 			fmt.Sprintf("binary frame from %s (%d bytes)", sideName(r.From), len(r.Payload)))

@@ -46,9 +46,12 @@ type Engine struct {
 	replyByTerminal map[*protocol.TypeInfo]bool
 	startsReplies   map[*protocol.TypeInfo][]string
 
+	inj          *injected // injected faults of this stream (injected.go)
+	faultReports []FaultReport
+
 	disabled  map[string]bool
 	counts    map[string]int
-	bySev     [4]int
+	bySev     [5]int
 	findings  []Finding
 	dropped   int
 	records   int64
@@ -168,9 +171,15 @@ func (e *Engine) WriteAt(r *trace.Record, line int64) error {
 	case trace.KindOpen:
 		e.open(r, t, p)
 	case trace.KindFrame:
+		if e.inj != nil && e.faultedFrame(r, t, p) {
+			break
+		}
 		e.frames++
 		e.frame(r, t, p)
+	case trace.KindFault:
+		e.noteFault(r, t, p)
 	case trace.KindClose:
+		e.injClosed(r, p)
 		if s := e.sockets[r.Conn]; s != nil {
 			cut := ""
 			if r.By == trace.Proxy {
@@ -236,6 +245,7 @@ func (e *Engine) Finish(end time.Time) {
 	}
 	e.flushUndetermined()
 	e.lostConn, e.lostSess, e.cutWhy = nil, nil, ""
+	e.finishInjected()
 	e.reset()
 }
 

@@ -28,6 +28,10 @@ type Report struct {
 	Errors, Warnings, Notes int
 	Dropped                 int
 	Records, Frames         int64
+	// Expected counts findings explained by injected faults; FaultReports
+	// are those faults with the client's reactions (see injected.go).
+	Expected     int
+	FaultReports []FaultReport
 }
 
 // Cut returns the files that were cut (checked up to the cut).
@@ -176,6 +180,7 @@ func CheckFiles(paths []string, cfg Config) *Report {
 	rep.Findings = e.Findings()
 	rep.Counts = e.Counts()
 	rep.Errors, rep.Warnings, rep.Notes = e.Errors(), e.Warnings(), e.Notes()
+	rep.Expected, rep.FaultReports = e.Expected(), e.FaultReports()
 	st := e.Stats()
 	rep.Dropped, rep.Records, rep.Frames = st.Dropped, st.Records, st.Frames
 	return rep

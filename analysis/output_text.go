@@ -178,4 +178,5 @@ func writeSummary(w io.Writer, r *Report) {
 	if r.Dropped > 0 {
 		fmt.Fprintf(w, "(%d findings not listed: over the collection bound)\n", r.Dropped)
 	}
+	writeFaultReports(w, r)
 }

@@ -32,6 +32,8 @@ func (s Severity) String() string {
 		return "error"
 	case Note:
 		return "note"
+	case Expected:
+		return "expected"
 	}
 	return fmt.Sprintf("severity(%d)", uint8(s))
 }
@@ -48,6 +50,8 @@ func (s *Severity) UnmarshalText(b []byte) error {
 		*s = Error
 	case "note":
 		*s = Note
+	case "expected":
+		*s = Expected
 	default:
 		return fmt.Errorf("unknown severity %q", b)
 	}

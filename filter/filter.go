@@ -89,7 +89,7 @@ func FieldsOf(r *trace.Record, facts Facts) Fields {
 	case trace.KindClose:
 		f.From = r.By
 		f.Text = []byte(r.Reason)
-	case trace.KindError, trace.KindLoss:
+	case trace.KindError, trace.KindLoss, trace.KindFault:
 		f.Text = []byte(r.Message)
 	case trace.KindOpen:
 		if r.Open != nil {
@@ -313,9 +313,9 @@ func parseTerm(v string, quote int) (term, error) {
 		t.str = value
 	case keyKind:
 		switch trace.Kind(value) {
-		case trace.KindHeader, trace.KindOpen, trace.KindFrame, trace.KindClose, trace.KindError, trace.KindHTTP, trace.KindLoss:
+		case trace.KindHeader, trace.KindOpen, trace.KindFrame, trace.KindClose, trace.KindError, trace.KindHTTP, trace.KindLoss, trace.KindFault:
 		default:
-			return t, fmt.Errorf("kind: wants header, open, frame, close, error, http or loss, not %q", value)
+			return t, fmt.Errorf("kind: wants header, open, frame, close, error, http, loss or fault, not %q", value)
 		}
 		t.str = value
 	case keyOp:

@@ -88,7 +88,9 @@ func New(o Options) *Hub {
 }
 
 // Emit numbers recs (in order, continuing the hub's sequence), stamps them
-// if the hub stamps, and queues them for every subscriber. It returns once
+// if the hub stamps, and queues them for every subscriber. A record with a
+// negative Frame (a fault record) refers to the record that many places
+// after it in recs: Frame becomes that record's number. It returns once
 // every lossless subscriber has room for them. Records emitted after Close
 // are dropped.
 func (h *Hub) Emit(recs ...*trace.Record) {
@@ -107,6 +109,9 @@ func (h *Hub) Emit(recs ...*trace.Record) {
 	for _, r := range recs {
 		h.n++
 		r.N = h.n
+		if r.Frame < 0 {
+			r.Frame = r.N - r.Frame // a fault record's reference to a later record of this batch
+		}
 		if h.opts.Stamp {
 			r.T = now
 		}

@@ -169,6 +169,9 @@ func (v *framesView) build(i int) *rowCells {
 	if r.Kind() == trace.KindError || r.Kind() == trace.KindLoss {
 		color = tcell.ColorRed
 	}
+	if r.Kind() == trace.KindFault {
+		color = tcell.ColorFuchsia // injected on purpose: apart from real errors
+	}
 	text[colReq] = m.RequestID(&r)
 	if r.HasSeq() {
 		text[colSeq] = strconv.FormatInt(r.Seq, 10)

@@ -343,6 +343,7 @@ func (p *Pipeline) Summary(w io.Writer) {
 	if d := p.Dropped(); d > 0 {
 		fmt.Fprintf(w, "  WARNING: -lossy: %d records were not recorded (the trace has loss records in their place)\n", d)
 	}
+	p.faultSummary(w)
 	if p.checker == nil {
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lettadev/wsproxy/inject"
 	"github.com/lettadev/wsproxy/tap"
 	"github.com/lettadev/wsproxy/trace"
 	"github.com/lettadev/wsproxy/wsframe"
@@ -156,6 +157,9 @@ type conn struct {
 	endOnce    sync.Once
 	cutOnce    sync.Once
 	done       chan struct{} // closed when both relays have returned
+
+	faults *inject.Conn  // fault rules' state; nil: relay untouched
+	cutCh  chan struct{} // closed when the connection is cut
 }
 
 func newConn(p *Proxy, id string, client, upstream net.Conn, t *tap.Conn) *conn {
@@ -166,6 +170,7 @@ func newConn(p *Proxy, id string, client, upstream net.Conn, t *tap.Conn) *conn 
 		upstream: &endpoint{c: upstream, mask: true, atBoundary: true, stall: p.opts.StallTimeout},
 		tap:      t,
 		done:     make(chan struct{}),
+		cutCh:    make(chan struct{}),
 	}
 }
 
@@ -176,12 +181,21 @@ func (c *conn) run(clientEarly, serverEarly []byte) {
 	toUpstream := &relay{c: c, from: trace.Client, src: c.client.c, dst: c.upstream, early: clientEarly, tap: c.tap.Stream(trace.Client)}
 	toClient := &relay{c: c, from: trace.Server, src: c.upstream.c, dst: c.client, early: serverEarly, tap: c.tap.Stream(trace.Server)}
 	other := make(chan struct{})
-	go func() {
-		defer close(other)
-		toClient.run()
-		c.relayDone()
-	}()
-	toUpstream.run()
+	if c.faults != nil {
+		go func() {
+			defer close(other)
+			toClient.runFaults(c.faults)
+			c.relayDone()
+		}()
+		toUpstream.runFaults(c.faults)
+	} else {
+		go func() {
+			defer close(other)
+			toClient.run()
+			c.relayDone()
+		}()
+		toUpstream.run()
+	}
 	c.relayDone()
 	<-other
 	c.mu.Lock()
@@ -266,6 +280,7 @@ func (c *conn) goingAway() {
 // cut closes both sockets, which ends both relays.
 func (c *conn) cut() {
 	c.cutOnce.Do(func() {
+		close(c.cutCh)
 		c.client.close()
 		c.upstream.close()
 	})

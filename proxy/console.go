@@ -66,6 +66,12 @@ func (c *Console) Write(r *trace.Record) error {
 		fmt.Fprintf(c.w, "%s %-4s close  by %s (%s%s)%s\n", ts, r.Conn, r.By, code, reason, extra)
 	case trace.KindError:
 		fmt.Fprintf(c.w, "%s %-4s ERROR  %s\n", ts, r.Conn, r.Message)
+	case trace.KindFault:
+		on := ""
+		if r.Frame > 0 {
+			on = fmt.Sprintf(" on n=%d", r.Frame)
+		}
+		fmt.Fprintf(c.w, "%s %-4s fault  %s from %s%s (%s): %s\n", ts, r.Conn, r.Action, orDash(string(r.From)), on, r.Rule, r.Message)
 	case trace.KindHTTP:
 		h := r.HTTP
 		kind := "http  "

@@ -51,7 +51,8 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	reqBytes := p.upgradeRequest(r)
+	decline := p.declineCompression(r)
+	reqBytes := p.upgradeRequest(r, decline)
 	up.SetDeadline(time.Now().Add(p.opts.DialTimeout))
 	if _, err := up.Write(reqBytes); err != nil {
 		up.Close()
@@ -99,9 +100,15 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 
 	t, recs := tap.Open(hs, p.tapOpts)
+	if decline {
+		recs = append(recs, p.declinedRecord(hs))
+	}
 	p.emit(recs...)
 
 	c := newConn(p, hs.Conn, client, up, t)
+	if p.opts.Faults != nil {
+		c.faults = p.opts.Faults.Open(r.RequestURI, hs.Start)
+	}
 	if !p.track(c) {
 		c.cause(trace.Proxy, 1001, "proxy shutting down")
 		c.cut()
@@ -142,7 +149,7 @@ func (p *Proxy) dialUpstream(ctx context.Context) (net.Conn, error) {
 // upgradeRequest renders the client's handshake for the upstream: the
 // same method, path and query (under the upstream's base path), the
 // upstream's Host, and every end-to-end header as the client sent it.
-func (p *Proxy) upgradeRequest(r *http.Request) []byte {
+func (p *Proxy) upgradeRequest(r *http.Request, declineExtensions bool) []byte {
 	var b bytes.Buffer
 	target := r.RequestURI
 	if base := strings.TrimSuffix(p.upstream.Path, "/"); base != "" {
@@ -151,7 +158,7 @@ func (p *Proxy) upgradeRequest(r *http.Request) []byte {
 	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", r.Method, target, p.upstream.Host)
 	names := make([]string, 0, len(r.Header))
 	for k := range r.Header {
-		if !dropRequestHeaders[k] && k != "Host" {
+		if !dropRequestHeaders[k] && k != "Host" && !(declineExtensions && k == "Sec-Websocket-Extensions") {
 			names = append(names, k)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lettadev/wsproxy/hub"
+	"github.com/lettadev/wsproxy/inject"
 	"github.com/lettadev/wsproxy/redact"
 	"github.com/lettadev/wsproxy/tap"
 	"github.com/lettadev/wsproxy/trace"
@@ -68,6 +69,10 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// Now returns the current time (default time.Now); records carry it.
 	Now func() time.Time
+	// Faults, if set, injects faults into whole messages by its rules,
+	// each one recorded as a fault record (see package inject). Nil: every
+	// frame is relayed untouched, on a path that knows nothing of rules.
+	Faults *inject.Engine
 }
 
 // Proxy is a recording WebSocket man-in-the-middle. It relays every frame

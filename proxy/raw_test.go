@@ -26,14 +26,18 @@ type rawServer struct {
 	script   []byte
 	received chan []byte
 	request  chan *http.Request
+	chunk    int // write the script in writes of this many bytes (0: one write)
 }
 
-func newRawServer(t *testing.T, ext string, script []byte) *rawServer {
+func newRawServer(t *testing.T, ext string, script []byte, chunk ...int) *rawServer {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &rawServer{ln: ln, ext: ext, script: script, received: make(chan []byte, 1), request: make(chan *http.Request, 1)}
+	if len(chunk) > 0 {
+		s.chunk = chunk[0]
+	}
 	t.Cleanup(func() { ln.Close() })
 	go s.serve()
 	return s
@@ -63,7 +67,15 @@ func (s *rawServer) serve() {
 		resp += "Sec-WebSocket-Extensions: " + s.ext + "\r\n"
 	}
 	c.Write([]byte(resp + "\r\n"))
-	c.Write(s.script)
+	if s.chunk > 0 {
+		for b := s.script; len(b) > 0; {
+			n := min(s.chunk, len(b))
+			c.Write(b[:n])
+			b = b[n:]
+		}
+	} else {
+		c.Write(s.script)
+	}
 	got, _ := io.ReadAll(br)
 	s.received <- got
 }

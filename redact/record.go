@@ -79,6 +79,16 @@ func (x *Redactor) Record(r *trace.Record) error {
 		}
 	case trace.KindError, trace.KindLoss:
 		r.Message = x.text(r.Message, mark)
+	case trace.KindFault:
+		// An injected fault's description and the payload it delivered
+		// (corrupt, inject).
+		r.Message = x.text(r.Message, mark)
+		if len(r.Payload) > 0 {
+			if p, c := x.payload(r.Payload, r.Op == trace.OpText); c {
+				r.Payload, r.Form = p, trace.FormAuto
+				mark(true)
+			}
+		}
 	case trace.KindClose:
 		r.Reason = x.text(r.Reason, mark)
 	case trace.KindFrame:

@@ -23,6 +23,10 @@ type Stream struct {
 	stop       int64 // forwarding must stop before this offset; -1: no stop
 	sawClose   bool  // this side sent a close frame
 
+	track  bool   // keep the frames' spans (see TrackFrames)
+	spans  []Span // frames seen and not yet taken
+	broken bool   // a framing error while tracking (see Broken)
+
 	recs []trace.Record // block new records are carved from
 	slab []byte         // block small payloads are copied into
 	hint int            // size of the chunk being fed: blocks are sized by it
@@ -60,9 +64,19 @@ func (s *Stream) Feed(dst []*trace.Record, t time.Time, b []byte) []*trace.Recor
 				break
 			}
 			s.frameStart, s.frameEnd = ev.Offset, ev.Offset+ev.Header.WireSize()
+			if s.track {
+				s.spans = append(s.spans, Span{Start: s.frameStart, End: s.frameEnd, Control: ev.Header.Opcode.IsControl()})
+			}
 		case wsframe.MessageEvent:
-			dst = append(dst, s.frameRecord(t, &ev.Message))
+			rec := s.frameRecord(t, &ev.Message)
+			dst = append(dst, rec)
+			if s.track {
+				s.assign(rec, &ev.Message)
+			}
 		case wsframe.ErrorEvent:
+			if s.track {
+				s.broken = true
+			}
 			if errors.Is(ev.Err, wsframe.ErrFrameTooBig) || errors.Is(ev.Err, wsframe.ErrBadLength) {
 				continue // reported from the frame header above
 			}
@@ -78,6 +92,54 @@ func (s *Stream) Feed(dst []*trace.Record, t time.Time, b []byte) []*trace.Recor
 		}
 	}
 	return dst
+}
+
+// Span is one wire frame of a tracked stream: its bytes are the stream
+// offsets [Start, End). Rec is the record of the message it belongs to,
+// nil until that message is complete.
+type Span struct {
+	Start, End int64
+	Control    bool
+	Rec        *trace.Record
+}
+
+// TrackFrames makes the stream keep the span of every frame and the
+// message each belongs to (see Frames), for a relay that forwards whole
+// messages (fault injection). Call it before the first Feed.
+func (s *Stream) TrackFrames() { s.track = true }
+
+// Frames returns the spans of the frames fed and not yet taken (see
+// Take), in stream order. The slice is valid until the next Feed or Take.
+func (s *Stream) Frames() []Span { return s.spans }
+
+// Take forgets the first n spans of Frames.
+func (s *Stream) Take(n int) {
+	m := copy(s.spans, s.spans[n:])
+	clear(s.spans[m:])
+	s.spans = s.spans[:m]
+}
+
+// Broken reports that a tracked stream had a framing error: which bytes
+// form which message is then not reliable, and a relay should forward the
+// rest as it comes.
+func (s *Stream) Broken() bool { return s.broken }
+
+// assign gives a complete message's record to its frames: a control
+// frame's own span, or every unassigned data frame of the message.
+func (s *Stream) assign(rec *trace.Record, m *wsframe.Message) {
+	ctrl := m.Opcode.IsControl()
+	for i := len(s.spans) - 1; i >= 0; i-- {
+		sp := &s.spans[i]
+		if sp.Start < m.First {
+			break
+		}
+		if sp.Rec == nil && sp.Control == ctrl && sp.Start <= m.Last {
+			sp.Rec = rec
+			if ctrl {
+				return
+			}
+		}
+	}
 }
 
 func (s *Stream) oversize(msg string) string {

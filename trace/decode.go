@@ -154,6 +154,16 @@ func (d *Decoder) ParseLine(line []byte, r *Record) error {
 			r.Redacted = isTrue(line, vs, ve)
 		case "reason":
 			r.Reason = str(line, vs, ve)
+		case "rule":
+			r.Rule = str(line, vs, ve)
+		case "action":
+			r.Action = str(line, vs, ve)
+		case "frame":
+			n, err := intField(line, vs, ve, "frame")
+			if err != nil {
+				return err
+			}
+			r.Frame = n
 		case "message":
 			r.Message = str(line, vs, ve)
 		case "msg", "text", "data":
@@ -249,6 +259,13 @@ func (d *Decoder) ParseLine(line []byte, r *Record) error {
 		}
 		r.HTTP.Duration = d
 		r.HTTP.RequestBody, r.HTTP.ResponseBody = body[0], body[1]
+	case KindFault:
+		if r.Rule == "" || r.Action == "" {
+			return fieldErr("rule", "a fault record needs its rule and action")
+		}
+		if r.Frame < 0 {
+			return fieldErr("frame", "negative")
+		}
 	case KindFrame:
 		if r.From != Client && r.From != Server {
 			return fieldErr("from", fmt.Sprintf("%q is neither client nor server", r.From))
@@ -340,6 +357,8 @@ func kindOf(s []byte) Kind {
 		return KindHTTP
 	case "loss":
 		return KindLoss
+	case "fault":
+		return KindFault
 	}
 	return Kind(s)
 }

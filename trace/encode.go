@@ -51,6 +51,8 @@ func AppendLine(dst []byte, r *Record) ([]byte, error) {
 		if r.Message != "" {
 			dst = appendStringField(dst, "message", r.Message)
 		}
+	case KindFault:
+		dst = appendFault(dst, r)
 	default:
 		err = fmt.Errorf("unknown record kind %q", r.Kind)
 	}
@@ -208,4 +210,30 @@ func appendBody(dst []byte, prefix string, b *Body) []byte {
 		return dst
 	}
 	return appendPayload(dst, prefix, op, b.Data, b.Form)
+}
+
+func appendFault(dst []byte, r *Record) []byte {
+	if r.From != "" {
+		dst = appendStringField(dst, "from", string(r.From))
+	}
+	dst = appendStringField(dst, "rule", r.Rule)
+	dst = appendStringField(dst, "action", r.Action)
+	if r.Frame > 0 {
+		dst = appendIntField(dst, "frame", r.Frame)
+	}
+	if r.Code != 0 {
+		dst = appendIntField(dst, "code", int64(r.Code))
+	}
+	if r.Message != "" {
+		dst = appendStringField(dst, "message", r.Message)
+	}
+	if r.Payload != nil {
+		op := r.Op
+		if op == "" {
+			op = OpText
+		}
+		dst = appendStringField(dst, "op", string(op))
+		dst = appendPayload(dst, "", op, r.Payload, r.Form)
+	}
+	return dst
 }

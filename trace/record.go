@@ -33,6 +33,12 @@ const (
 	// KindLoss says that records of a connection and direction were not
 	// recorded (only in -lossy mode): Count of them, from then on.
 	KindLoss Kind = "loss"
+	// KindFault is a fault the proxy injected on purpose (wsproxy -fault):
+	// Rule and Action say which, From the direction of the affected
+	// message, Frame its record's n, Message what was done; Payload is
+	// what was delivered instead (corrupt) or in addition (inject), Code
+	// the close code sent (close).
+	KindFault Kind = "fault"
 )
 
 // Side is who sent a frame or closed a connection.
@@ -148,6 +154,15 @@ type Record struct {
 	Message string
 	// Count is how many records a loss record stands for.
 	Count int64
+
+	// Fault fields. Frame is the n of the frame record the fault affects
+	// (0: none); the fault record comes right before it. A negative Frame
+	// before the record is emitted refers to the record that many places
+	// after it in the same hub.Emit call; the hub resolves it when it
+	// numbers the records.
+	Rule   string
+	Action string
+	Frame  int64
 
 	Header *Header
 	Open   *Open

@@ -103,6 +103,17 @@ func Describe(r *trace.Record, m *protocol.Model) Fields {
 		f.Summary = r.Message
 	case trace.KindLoss:
 		f.Summary = fmt.Sprintf("%d records from %s not recorded: %s", r.Count, r.From, r.Message)
+	case trace.KindFault:
+		// Injected on purpose (wsproxy -fault): marked apart from real
+		// errors, naming the frame it affects.
+		f.Type = "fault:" + r.Action
+		f.Summary = "INJECTED " + r.Rule
+		if r.Frame > 0 {
+			f.Summary += fmt.Sprintf(" on n=%d", r.Frame)
+		}
+		if r.Message != "" {
+			f.Summary += ": " + r.Message
+		}
 	case trace.KindHTTP:
 		if h := r.HTTP; h != nil {
 			f.Type = "http"
@@ -189,6 +200,8 @@ func AppendLine(dst []byte, r *trace.Record, t0 time.Time, o Options) []byte {
 	switch r.Kind {
 	case trace.KindError, trace.KindLoss:
 		typColor = red
+	case trace.KindFault:
+		typColor = magenta
 	case trace.KindOpen, trace.KindClose, trace.KindHTTP:
 		typColor = yellow
 	}

@@ -76,7 +76,7 @@ func Show(w io.Writer, r *trace.Record, t0 time.Time, mark bool, o Options) erro
 			row("session", r.Open.Session.String())
 			row("extensions", r.Open.Extensions)
 		}
-	case trace.KindClose, trace.KindError, trace.KindLoss:
+	case trace.KindClose, trace.KindError, trace.KindLoss, trace.KindFault:
 		row("detail", f.Summary)
 	case trace.KindHTTP:
 		row("request", f.Summary)

@@ -57,6 +57,7 @@ type proxyFlags struct {
 	checker                                             analysis.Config
 	level                                               *cli.Level
 	plan                                                cli.OutPlan
+	faults                                              faultFlags
 }
 
 func (f *proxyFlags) register(fs *cli.Flags) {
@@ -98,6 +99,7 @@ func (f *proxyFlags) register(fs *cli.Flags) {
 		}
 		return nil
 	})
+	f.faults.register(fs.FlagSet)
 }
 
 func runProxy(args []string, stdout, stderr io.Writer) int {
@@ -187,6 +189,11 @@ func serveProxy(sig *signals, f proxyFlags, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wsproxy:", err)
 		return 2
 	}
+	faults, err := f.faults.engine()
+	if err != nil {
+		fmt.Fprintln(stderr, "wsproxy:", err)
+		return 2
+	}
 	// The trace's directories exist only while startup succeeds.
 	if err := f.plan.Prepare(); err != nil {
 		fmt.Fprintln(stderr, "wsproxy:", err)
@@ -200,6 +207,7 @@ func serveProxy(sig *signals, f proxyFlags, stdout, stderr io.Writer) int {
 			MaxFrame:     maxFrame,
 			UpstreamTLS:  upTLS,
 			StallTimeout: f.stallTimeout,
+			Faults:       faults,
 			Logf:         func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) },
 		},
 	}

@@ -30,9 +30,10 @@ const (
 	kHTTP
 	kLoss
 	kHeader
+	kFault
 )
 
-var kindNames = [...]trace.Kind{trace.KindFrame, trace.KindOpen, trace.KindClose, trace.KindError, trace.KindHTTP, trace.KindLoss, trace.KindHeader}
+var kindNames = [...]trace.Kind{trace.KindFrame, trace.KindOpen, trace.KindClose, trace.KindError, trace.KindHTTP, trace.KindLoss, trace.KindHeader, trace.KindFault}
 
 var sideNames = [...]trace.Side{"", trace.Client, trace.Server, trace.Proxy}
 

@@ -46,6 +46,15 @@ func Summarize(r *trace.Record) string {
 		return r.Message
 	case trace.KindLoss:
 		return fmt.Sprintf("%d records from %s not recorded: %s", r.Count, r.From, r.Message)
+	case trace.KindFault:
+		s := "INJECTED " + r.Action + " (" + r.Rule + ")"
+		if r.Frame > 0 {
+			s += fmt.Sprintf(" on n=%d", r.Frame)
+		}
+		if r.Message != "" {
+			s += ": " + r.Message
+		}
+		return s
 	case trace.KindHTTP:
 		if r.HTTP != nil {
 			return fmt.Sprintf("%s %s → %d", r.HTTP.Method, r.HTTP.URL, r.HTTP.Status)
