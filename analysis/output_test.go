@@ -195,3 +195,16 @@ func TestRuleExamples(t *testing.T) {
 		}
 	}
 }
+
+// The summary table gives each finding its own severity: findings an
+// injected fault explains are "expected", not the rule's "error".
+func TestSummaryRowsBySeverity(t *testing.T) {
+	r := &Report{Counts: map[string]int{RuleEventSeqGap: 3}, Findings: []Finding{
+		{Rule: RuleEventSeqGap, Severity: Expected}, {Rule: RuleEventSeqGap, Severity: Expected}, {Rule: RuleEventSeqGap, Severity: Error},
+	}}
+	rows := summaryRows(r)
+	want := [][3]string{{RuleEventSeqGap, "error", "1"}, {RuleEventSeqGap, "expected", "2"}}
+	if len(rows) != 2 || rows[0] != want[0] || rows[1] != want[1] {
+		t.Fatalf("rows %v, want %v", rows, want)
+	}
+}

@@ -122,7 +122,7 @@ func summaryRows(r *Report) [][3]string {
 			continue
 		}
 		listed := 0
-		for _, sev := range []string{"error", "warning"} {
+		for _, sev := range []string{"error", "warning", "expected", "note"} {
 			if c := per[[2]string{rule.ID, sev}]; c > 0 {
 				rows = append(rows, [3]string{rule.ID, sev, fmt.Sprint(c)})
 				listed += c
