@@ -88,6 +88,15 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if rw != nil {
 		clientEarly = takeBuffered(rw.Reader)
 	}
+	// The open record goes out before the 101 does, like every record
+	// before its bytes: a client that sends on another socket as soon as
+	// this one is up never has that frame recorded ahead of this open.
+	t, recs := tap.Open(hs, p.tapOpts)
+	if decline {
+		recs = append(recs, p.declinedRecord(hs))
+	}
+	p.emit(recs...)
+
 	var head bytes.Buffer
 	fmt.Fprintf(&head, "HTTP/1.1 %s\r\n", resp.Status)
 	resp.Header.Write(&head)
@@ -95,15 +104,10 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if _, err := client.Write(head.Bytes()); err != nil {
 		client.Close()
 		up.Close()
-		p.emit(&trace.Record{Kind: trace.KindError, T: p.opts.Now(), Conn: hs.Conn, Message: "client: write handshake response: " + err.Error()})
+		p.emit(&trace.Record{Kind: trace.KindError, T: p.opts.Now(), Conn: hs.Conn, Message: "client: write handshake response: " + err.Error()},
+			t.Close(p.opts.Now(), trace.Proxy, 0, "the client went away during the handshake"))
 		return
 	}
-
-	t, recs := tap.Open(hs, p.tapOpts)
-	if decline {
-		recs = append(recs, p.declinedRecord(hs))
-	}
-	p.emit(recs...)
 
 	c := newConn(p, hs.Conn, client, up, t)
 	if p.opts.Faults != nil {

@@ -194,3 +194,38 @@ func TestRelayRecordsBothDirections(t *testing.T) {
 		t.Errorf("close record %+v", last)
 	}
 }
+
+// A connection's open record precedes every frame sent after the client
+// got its 101, on any socket: here a message on the first socket sent as
+// soon as the second one is up.
+func TestOpenRecordedBeforeTheHandshakeAnswer(t *testing.T) {
+	up := echoServer(t, false)
+	p, px, col := startProxy(t, up.URL, Options{})
+	for i := 0; i < 20; i++ {
+		a, _, err := websocket.DefaultDialer.Dial(wsURL(px, "/a"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _, err := websocket.DefaultDialer.Dial(wsURL(px, "/b"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.WriteMessage(websocket.TextMessage, []byte(`{"type":"sync"}`))
+		a.ReadMessage()
+		a.Close()
+		b.Close()
+	}
+	p.Close()
+	opened := map[string]bool{}
+	var lastOpen string
+	for _, r := range col.snapshot() {
+		switch {
+		case r.Kind == trace.KindOpen:
+			opened[r.Conn], lastOpen = true, r.Conn
+		case r.Kind == trace.KindFrame && r.From == trace.Client && string(r.Payload) == `{"type":"sync"}`:
+			if !opened[lastOpen] || lastOpen == r.Conn {
+				t.Fatalf("record %d: the sync on %s came before the open of the socket dialled after it", r.N, r.Conn)
+			}
+		}
+	}
+}
