@@ -155,3 +155,25 @@ func TestCheckerFlags(t *testing.T) {
 		t.Errorf("bad rule: %d %s", code, errb.String())
 	}
 }
+
+// Two runs in the same second into one directory get two traces: the
+// second never overwrites the first.
+func TestPlanOutNeverOverwrites(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	var got []string
+	for i := 0; i < 3; i++ {
+		p, err := PlanOut(dir, false, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p.Path, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, filepath.Base(p.Path))
+	}
+	want := []string{"wsproxy-20261201T100000Z.jsonl.zst", "wsproxy-20261201T100000Z-2.jsonl.zst", "wsproxy-20261201T100000Z-3.jsonl.zst"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("names %v, want %v", got, want)
+	}
+}

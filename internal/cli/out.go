@@ -64,7 +64,7 @@ func PlanOut(out string, mkdir bool, now time.Time) (OutPlan, error) {
 		dir = out
 	}
 	if file == "" {
-		file = filepath.Join(dir, "wsproxy-"+now.UTC().Format("20060102T150405Z")+".jsonl.zst")
+		file = freeName(dir, "wsproxy-"+now.UTC().Format("20060102T150405Z"), ".jsonl.zst")
 	}
 	plan := OutPlan{Path: file}
 	// Walk up to the first directory that exists.
@@ -111,5 +111,18 @@ func (p OutPlan) Prepare() error {
 func (p OutPlan) Undo() {
 	for i := len(p.Dirs) - 1; i >= 0; i-- {
 		os.Remove(p.Dirs[i]) // fails, as it should, on a directory that is not empty
+	}
+}
+
+// freeName returns dir/base+ext, or dir/base-2+ext, -3, … when a trace of
+// that name is there already (two runs in the same second): a new run
+// never overwrites an earlier one's trace.
+func freeName(dir, base, ext string) string {
+	name := filepath.Join(dir, base+ext)
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
+			return name
+		}
+		name = filepath.Join(dir, fmt.Sprintf("%s-%d%s", base, i, ext))
 	}
 }
