@@ -74,14 +74,7 @@ func TestStalledClientIsClosed(t *testing.T) {
 	up, upCode := floodServer(t)
 	_, px, col := startProxy(t, up.URL, Options{StallTimeout: 200e6})
 	stalledClient(t, px.URL)
-	recs := col.waitFor(t, "close record", func(rs []*trace.Record) bool {
-		for _, r := range rs {
-			if r.Kind == trace.KindClose {
-				return true
-			}
-		}
-		return false
-	})
+	recs := waitForClose(t, col)
 	var stalled, closed *trace.Record
 	for _, r := range recs {
 		if r.Kind == trace.KindError && strings.Contains(r.Message, "client stalled") {
@@ -232,14 +225,7 @@ func TestUpstreamCloseWhileClientStalled(t *testing.T) {
 	stalledClient(t, srv.URL)
 	sl.armed.Store(true)
 	close(release)
-	recs := col.waitFor(t, "close record", func(rs []*trace.Record) bool {
-		for _, r := range rs {
-			if r.Kind == trace.KindClose {
-				return true
-			}
-		}
-		return false
-	})
+	recs := waitForClose(t, col)
 	var why, closed *trace.Record
 	for _, r := range recs {
 		if r.Kind == trace.KindError && strings.Contains(r.Message, "while the upstream sent its close frame") {
@@ -252,4 +238,17 @@ func TestUpstreamCloseWhileClientStalled(t *testing.T) {
 	if why == nil || closed.By != trace.Server || closed.Code != 4000 {
 		t.Fatalf("error %v, close %+v; records %v", why, closed, recs)
 	}
+}
+
+// waitForClose waits for a close record and returns the records so far.
+func waitForClose(t *testing.T, col *collector) []*trace.Record {
+	t.Helper()
+	return col.waitFor(t, "close record", func(rs []*trace.Record) bool {
+		for _, r := range rs {
+			if r.Kind == trace.KindClose {
+				return true
+			}
+		}
+		return false
+	})
 }
