@@ -154,12 +154,12 @@ func (c *stallConn) Close() error {
 	return c.Conn.Close()
 }
 
-// Shutdown is bounded even with a client that stopped reading and no
-// stall timeout: the connection is cut and its close recorded.
-func TestShutdownWithStalledClient(t *testing.T) {
-	up, _ := floodServer(t)
+// stallingProxy starts a proxy (no stall timeout) in front of upstream
+// whose client connections stall once sl is armed.
+func stallingProxy(t *testing.T, upstream string) (*Proxy, *stallListener, string, *collector) {
+	t.Helper()
 	col := newCollector()
-	p, err := New(Options{Upstream: up.URL, Sink: col})
+	p, err := New(Options{Upstream: upstream, Sink: col})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,8 +171,16 @@ func TestShutdownWithStalledClient(t *testing.T) {
 	srv := httptest.NewUnstartedServer(p)
 	srv.Listener = sl
 	srv.Start()
-	defer srv.Close()
-	c := stalledClient(t, srv.URL)
+	t.Cleanup(srv.Close)
+	return p, sl, srv.URL, col
+}
+
+// Shutdown is bounded even with a client that stopped reading and no
+// stall timeout: the connection is cut and its close recorded.
+func TestShutdownWithStalledClient(t *testing.T) {
+	up, _ := floodServer(t)
+	p, sl, srvURL, col := stallingProxy(t, up.URL)
+	c := stalledClient(t, srvURL)
 	defer c.Close()
 	sl.armed.Store(true)
 	<-sl.blocked // the relay is blocked writing to the client
@@ -207,22 +215,9 @@ func TestUpstreamCloseWhileClientStalled(t *testing.T) {
 		c.ReadMessage()
 	}))
 	defer up.Close()
-	col := newCollector()
-	p, err := New(Options{Upstream: up.URL, Sink: col}) // no stall timeout at all
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, sl, srvURL, col := stallingProxy(t, up.URL) // no stall timeout at all
 	defer p.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sl := &stallListener{Listener: ln, blocked: make(chan struct{}, 1)}
-	srv := httptest.NewUnstartedServer(p)
-	srv.Listener = sl
-	srv.Start()
-	defer srv.Close()
-	stalledClient(t, srv.URL)
+	stalledClient(t, srvURL)
 	sl.armed.Store(true)
 	close(release)
 	recs := waitForClose(t, col)

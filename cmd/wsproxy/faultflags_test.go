@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -52,33 +50,8 @@ func TestFaultSummaryAtExit(t *testing.T) {
 	}
 	defer env.Close()
 	out := filepath.Join(t.TempDir(), "run.jsonl.zst")
-	cmd := exec.Command(wsproxyBin, "-listen", "127.0.0.1:0", "-upstream", simURL, "-out", out, "-q",
+	cmd, addr, lines := startWsproxy(t, "-listen", "127.0.0.1:0", "-upstream", simURL, "-out", out, "-q",
 		"-fault", "drop from=server has=event_seq nth=20", "-fault", "drop from=server type=never_sent", "-fault-seed", "3")
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := make(chan string, 1000)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	addr := ""
-	re := regexp.MustCompile(`listening on ws://(\S+)`)
-	for addr == "" {
-		l, ok := <-lines
-		if !ok {
-			t.Fatal("wsproxy exited before listening")
-		}
-		if m := re.FindStringSubmatch(l); m != nil {
-			addr = m[1]
-		}
-	}
 	cl := &client.Client{URL: "http://" + addr, Token: "tok", RequestTimeout: 5 * time.Second, GapGrace: 100 * time.Millisecond}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,9 +22,6 @@ import (
 // need a real process (signals), and builds the wsproxy binary into a
 // temporary directory for the command-line tests (cli_test.go).
 func TestMain(m *testing.M) {
-	if os.Getenv("WSPROXY_TEST_MAIN") == "1" {
-		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-	}
 	dir, err := os.MkdirTemp("", "wsproxy-bin-")
 	if err != nil {
 		panic(err)
@@ -79,35 +74,7 @@ func TestProxySIGINT(t *testing.T) {
 	}
 	defer env.Close()
 	out := filepath.Join(t.TempDir(), "run.jsonl.zst")
-	cmd := exec.Command(os.Args[0], "-listen", "127.0.0.1:0", "-upstream", simURL, "-out", out)
-	cmd.Env = append(os.Environ(), "WSPROXY_TEST_MAIN=1")
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	addr := ""
-	re := regexp.MustCompile(`listening on ws://(\S+)`)
-	deadline := time.After(10 * time.Second)
-	for addr == "" {
-		select {
-		case l := <-lines:
-			if m := re.FindStringSubmatch(l); m != nil {
-				addr = m[1]
-			}
-		case <-deadline:
-			t.Fatal("wsproxy did not start")
-		}
-	}
+	cmd, addr, lines := startWsproxy(t, "-listen", "127.0.0.1:0", "-upstream", simURL, "-out", out)
 	// A session that stays open: the script ends with the session alive
 	// until the client returns, so run one and keep a second attached.
 	cl := &client.Client{URL: "http://" + addr, Token: "tok", RequestTimeout: 5 * time.Second}

@@ -46,31 +46,27 @@ func floodUpstream(t *testing.T) string {
 	return srv.URL
 }
 
-// startWsproxy runs this test binary as wsproxy and returns its address
-// and its stdout lines.
+// startWsproxy runs the built wsproxy binary with args and returns it,
+// the address it listens on, and its stdout lines (closed at its end).
 func startWsproxy(t *testing.T, args ...string) (*exec.Cmd, string, chan string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "WSPROXY_TEST_MAIN=1")
+	cmd := exec.Command(wsproxyBin, args...)
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	lines := make(chan string, 1000)
+	lines := make(chan string, 10000)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default: // nobody is reading: keep the pipe flowing
-			}
+			lines <- sc.Text()
 		}
 		close(lines)
 	}()
 	re := regexp.MustCompile(`listening on ws://(\S+)`)
-	deadline := time.After(20 * time.Second)
+	deadline := time.After(20 * time.Second) // a guard against a hang
 	for {
 		select {
 		case l, ok := <-lines:
