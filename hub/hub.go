@@ -122,13 +122,6 @@ func (h *Hub) Emit(recs ...*trace.Record) {
 	}
 }
 
-// Emitted returns how many records have been emitted.
-func (h *Hub) Emitted() int64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.n
-}
-
 // Subscribe attaches sink with its own goroutine and queue: it receives
 // every record emitted from now on, in order, until the subscription or
 // the hub is closed.
