@@ -24,6 +24,7 @@ import (
 	"github.com/lettadev/wsproxy/hub"
 	"github.com/lettadev/wsproxy/proxy"
 	"github.com/lettadev/wsproxy/recorder"
+	"github.com/lettadev/wsproxy/redact"
 	"github.com/lettadev/wsproxy/trace"
 )
 
@@ -122,9 +123,7 @@ func Start(cfg Config) (*Pipeline, error) {
 	p.ln = ln
 	if cfg.Path != "" {
 		hdr := trace.NewHeader(cfg.Tool, cfg.ToolVersion, cfg.Source, now()).Header
-		if cfg.Proxy.KeepSecrets {
-			hdr.Secrets = "kept"
-		}
+		hdr.Secrets = redact.Policy{Keep: cfg.Proxy.KeepSecrets}.Secrets()
 		wopts := recorder.Options{OnError: func(err error) {
 			logf("wsproxy: RECORDING FAILED, relaying goes on without it: %v", err)
 		}}
