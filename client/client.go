@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -100,6 +101,10 @@ type Client struct {
 	// TLS configures https:// and wss:// connections (default: the
 	// system roots).
 	TLS *tls.Config
+	// NetDialContext, when set, opens the network connections of the
+	// sockets and of the default HTTPClient instead of a net.Dialer (an
+	// in-memory network in tests, a SOCKS dialer).
+	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func (c *Client) pingInterval() time.Duration {
@@ -371,6 +376,7 @@ func (r *run) dialer() *websocket.Dialer {
 		HandshakeTimeout:  r.c.dialTimeout(),
 		EnableCompression: r.c.Compression,
 		TLSClientConfig:   r.c.TLS,
+		NetDialContext:    r.c.NetDialContext,
 	}
 }
 
@@ -406,7 +412,8 @@ func newRun(ctx context.Context, c *Client, script *Script) (*run, error) {
 	}
 	hc := c.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: c.TLS}}
+		hc = &http.Client{Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: c.TLS,
+			DialContext: c.NetDialContext}}
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	r := &run{

@@ -3,16 +3,36 @@ package client_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/lettadev/wsproxy/client"
+	"github.com/lettadev/wsproxy/internal/memnet"
 	"github.com/lettadev/wsproxy/sim"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// inMemory serves s on an in-memory network and returns its URL and the
+// dial func to set as Client.NetDialContext. Called inside a
+// testing/synctest bubble, it puts every timeout of the simulator and the
+// client (reply waits, gap grace, fault delays, a drop's quiet time, ping
+// intervals) on the bubble's fake clock, which moves only when every
+// goroutine waits: what happens before a timeout fires is then everything
+// that can happen, however loaded the machine is.
+func inMemory(t *testing.T, s *sim.Server) (string, func(ctx context.Context, network, addr string) (net.Conn, error)) {
+	t.Helper()
+	l := memnet.Listen("sim.test:80")
+	u, err := s.Serve(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return u, l.Dial
+}
 
 func startSim(t *testing.T, s *sim.Server) string {
 	t.Helper()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/lettadev/wsproxy/client"
@@ -19,24 +20,28 @@ type outcome struct {
 	cliFaults []faults.Fault
 }
 
-func runOnce(t *testing.T, seed int64, dialect sim.Dialect, channels []string, knobs sim.Faults, clientKnobs client.Faults) outcome {
+// runOnce runs the default script in a synctest bubble on an in-memory
+// network (see inMemory).
+func runOnce(t *testing.T, seed int64, dialect sim.Dialect, channels []string, knobs sim.Faults, clientKnobs client.Faults) (o outcome) {
 	t.Helper()
-	s := &sim.Server{Seed: seed, Dialect: dialect, Inject: knobs}
-	u := startSim(t, s)
-	c := &client.Client{URL: u, Channels: channels, RequestTimeout: 300 * time.Millisecond,
-		GapGrace: 60 * time.Millisecond, RequestIDPrefix: "det", KeepLog: true, Inject: clientKnobs}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	rep, err := c.Run(ctx, nil)
-	if err != nil {
-		t.Fatalf("run: %v", err)
-	}
-	s.Close()
-	o := outcome{srv: s, rep: rep}
-	for _, e := range rep.Log {
-		o.log = append(o.log, fmt.Sprintf("%s %s#%d %s %v", e.Dir, e.Channel, e.Socket, e.Type, e.Dropped))
-	}
-	o.simFaults, o.cliFaults = s.Faults(), rep.Faults
+	synctest.Test(t, func(t *testing.T) {
+		s := &sim.Server{Seed: seed, Dialect: dialect, Inject: knobs}
+		u, dial := inMemory(t, s)
+		c := &client.Client{URL: u, NetDialContext: dial, Channels: channels, RequestTimeout: 300 * time.Millisecond,
+			GapGrace: 60 * time.Millisecond, RequestIDPrefix: "det", KeepLog: true, Inject: clientKnobs}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		rep, err := c.Run(ctx, nil)
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		s.Close()
+		o = outcome{srv: s, rep: rep}
+		for _, e := range rep.Log {
+			o.log = append(o.log, fmt.Sprintf("%s %s#%d %s %v", e.Dir, e.Channel, e.Socket, e.Type, e.Dropped))
+		}
+		o.simFaults, o.cliFaults = s.Faults(), rep.Faults
+	})
 	return o
 }
 

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/lettadev/wsproxy/client"
@@ -21,7 +22,9 @@ func allSimFaults() sim.Faults {
 		OrphanEvery: 11,
 		DelayEvery:  7, Delay: 15 * time.Millisecond, Timeout: 2 * time.Second,
 		// A drop needs 150 ms of silence: the client's waits for withheld
-		// replies (300 ms) give it, its other pauses (60 ms) never do.
+		// replies (300 ms) give it, its other pauses (60 ms) never do. The
+		// tests run on a synctest bubble's clock, so these are virtual
+		// milliseconds: CPU load cannot stretch a pause.
 		DropAfterFrames: 20, DropMax: 1, QuietFor: 150 * time.Millisecond,
 	}
 }
@@ -66,24 +69,30 @@ func knobs(fs []faults.Fault) map[string]int {
 	return m
 }
 
-func runFaulty(t *testing.T, single, clientFaults bool, dialect sim.Dialect) (*sim.Server, *client.Report) {
+// runFaulty runs the default script with every fault knob on, in a
+// synctest bubble on an in-memory network (see inMemory).
+func runFaulty(t *testing.T, single, clientFaults bool, dialect sim.Dialect) (s *sim.Server, rep *client.Report) {
 	t.Helper()
-	s := &sim.Server{Seed: 42, Dialect: dialect, Inject: allSimFaults()}
-	u := startSim(t, s)
-	c := &client.Client{URL: u, RequestTimeout: 300 * time.Millisecond, GapGrace: 60 * time.Millisecond,
-		RequestIDPrefix: "fx", KeepLog: true}
-	if single {
-		c.Channels = []string{""}
-	}
-	if clientFaults {
-		c.Inject = allClientFaults()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	rep, err := c.Run(ctx, nil)
-	if err != nil {
-		t.Fatalf("client did not finish: %v\n%s", err, rep)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		s = &sim.Server{Seed: 42, Dialect: dialect, Inject: allSimFaults()}
+		u, dial := inMemory(t, s)
+		c := &client.Client{URL: u, NetDialContext: dial, RequestTimeout: 300 * time.Millisecond,
+			GapGrace: 60 * time.Millisecond, RequestIDPrefix: "fx", KeepLog: true}
+		if single {
+			c.Channels = []string{""}
+		}
+		if clientFaults {
+			c.Inject = allClientFaults()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		var err error
+		rep, err = c.Run(ctx, nil)
+		if err != nil {
+			t.Fatalf("client did not finish: %v\n%s", err, rep)
+		}
+		s.Close()
+	})
 	return s, rep
 }
 

@@ -66,7 +66,10 @@ func (r *run) loop() {
 	}
 }
 
-// exec runs fn on the loop and waits for it.
+// exec runs fn on the loop and waits for it. It fails, without running
+// fn, only when the run ends first; once the loop has taken fn, exec waits
+// for it to return even if the run ends meanwhile, so that what fn wrote
+// is never read while the loop still writes it.
 func (r *run) exec(fn func()) error {
 	done := make(chan struct{})
 	select {
@@ -74,12 +77,8 @@ func (r *run) exec(fn func()) error {
 	case <-r.ctx.Done():
 		return r.ctx.Err()
 	}
-	select {
-	case <-done:
-		return nil
-	case <-r.ctx.Done():
-		return r.ctx.Err()
-	}
+	<-done
+	return nil
 }
 
 func (r *run) logEntry(dir string, k *csock, typ string, dropped bool, eventSeq ...int64) {

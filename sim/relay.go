@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -510,8 +509,8 @@ func (k *socket) halfClose() {
 	k.dropped = true
 	k.mu.Unlock()
 	nc := k.conn.NetConn()
-	if tc, ok := nc.(*net.TCPConn); ok {
-		tc.CloseWrite()
+	if hc, ok := nc.(interface{ CloseWrite() error }); ok {
+		hc.CloseWrite()
 	} else {
 		nc.Close()
 	}

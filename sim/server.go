@@ -199,7 +199,6 @@ func newRand(seed int64) *rand.Rand { return rand.New(rand.NewSource(seed)) }
 // Start listens on addr ("" = 127.0.0.1:0) and serves in the background.
 // It returns the base URL, e.g. http://127.0.0.1:41234.
 func (s *Server) Start(addr string) (string, error) {
-	s.init()
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
@@ -207,6 +206,14 @@ func (s *Server) Start(addr string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("sim: listen on %s: %w", addr, err)
 	}
+	return s.Serve(ln)
+}
+
+// Serve serves on ln in the background (Close closes it) and returns the
+// base URL, "http://" and ln's address. A listener of another kind than
+// TCP (an in-memory one, in tests) works as well.
+func (s *Server) Serve(ln net.Listener) (string, error) {
+	s.init()
 	s.mu.Lock()
 	if s.httpSrv != nil || !s.goAdd() {
 		s.mu.Unlock()
