@@ -3,8 +3,12 @@ package proxy
 import (
 	"crypto/rand"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/lettadev/wsproxy/inject"
@@ -34,6 +38,7 @@ type faultRelay struct {
 	seen     map[*trace.Record]int // frames of a message forwarded so far
 	msg      []byte                // the current message's frames (for duplicate, delay, reorder)
 	held     []heldMsg             // reorder holds
+	delays   []*delayedMsg         // delayed messages, in the order they were delayed
 	out      []byte
 	emitBuf  []*trace.Record
 }
@@ -42,7 +47,24 @@ type heldMsg struct {
 	b    []byte
 	rule int
 	left int
+	text string // the rule, for the trace
 }
+
+// delayedMsg is a message a delay rule holds: its timer goroutine writes
+// it, unless the relay takes it first (the sender's close frame or end of
+// stream came before the delay was over).
+type delayedMsg struct {
+	b     []byte
+	text  string        // the rule, for the trace
+	state atomic.Int32  // delayPending, delayWriting (the timer's), delayTaken (the relay's)
+	done  chan struct{} // closed when the timer goroutine is over
+}
+
+const (
+	delayPending = iota
+	delayWriting
+	delayTaken
+)
 
 // runFaults is run for a connection with fault rules.
 func (r *relay) runFaults(fc *inject.Conn) {
@@ -59,13 +81,106 @@ func (r *relay) runFaults(fc *inject.Conn) {
 	for {
 		n, err := r.src.Read(buf)
 		if n > 0 && !f.chunk(buf[:n]) {
+			f.abandonPending()
 			return
 		}
 		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				// The sender's stream ended: what is still held or delayed
+				// goes before the close the proxy passes on.
+				f.releasePending("the " + string(f.from) + "'s stream ended")
+				f.flush()
+			}
+			f.abandonPending()
 			r.ended(err)
 			return
 		}
 	}
+}
+
+// releasePending appends every message still held by a reorder rule or
+// delayed to the output, in the order they were held, and says so in a
+// fault record: they are delivered now, ahead of what ends the stream
+// (why).
+func (f *faultRelay) releasePending(why string) {
+	var rules []string
+	n := 0
+	for _, h := range f.held {
+		f.out = append(f.out, h.b...)
+		rules = append(rules, h.text)
+		n++
+	}
+	clear(f.held)
+	f.held = f.held[:0]
+	for _, d := range f.delays {
+		if d.state.CompareAndSwap(delayPending, delayTaken) {
+			f.out = append(f.out, d.b...)
+			rules = append(rules, d.text)
+			n++
+		} else {
+			<-d.done // its write is under way: it goes first
+		}
+	}
+	f.delays = f.delays[:0]
+	if n > 0 {
+		f.pendingRecord("release", fmt.Sprintf("%d message(s) still held or delayed delivered at once: %s", n, why), rules)
+	}
+}
+
+// abandonPending notes the messages still held or delayed when the relay
+// stops for good: they are never delivered.
+func (f *faultRelay) abandonPending() {
+	var rules []string
+	for _, h := range f.held {
+		rules = append(rules, h.text)
+	}
+	clear(f.held)
+	f.held = f.held[:0]
+	for _, d := range f.delays {
+		if d.state.CompareAndSwap(delayPending, delayTaken) {
+			rules = append(rules, d.text)
+		}
+	}
+	f.delays = f.delays[:0]
+	if len(rules) > 0 {
+		f.pendingRecord("undelivered", fmt.Sprintf("%d message(s) still held or delayed never delivered: the connection ended first", len(rules)), rules)
+	}
+}
+
+// pendingRecord emits a fault record about held or delayed messages; it
+// names no frame (each was named by its own fault record).
+func (f *faultRelay) pendingRecord(action, msg string, rules []string) {
+	rules = slices.Compact(rules)
+	f.c.p.emit(&trace.Record{Kind: trace.KindFault, T: f.c.p.opts.Now(), Conn: f.c.id, From: f.from,
+		Rule: strings.Join(rules, "; "), Action: action, Message: msg})
+}
+
+// delay writes b (whole frames) to the receiver after d, unless the relay
+// takes it first (releasePending, abandonPending) or the connection is
+// cut.
+func (f *faultRelay) delay(d time.Duration, b []byte, text string) {
+	live := f.delays[:0]
+	for _, x := range f.delays {
+		if x.state.Load() == delayPending {
+			live = append(live, x)
+		}
+	}
+	clear(f.delays[len(live):])
+	m := &delayedMsg{b: b, text: text, done: make(chan struct{})}
+	f.delays = append(live, m)
+	dst, cut := f.dst, f.c.cutCh
+	go func() {
+		defer close(m.done)
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			if m.state.CompareAndSwap(delayPending, delayWriting) {
+				dst.write(b, true, nil)
+			}
+		case <-cut:
+		}
+	}()
 }
 
 // chunk taps b, decides on the messages it completes, emits their records
@@ -190,9 +305,10 @@ func (f *faultRelay) settle(limit int64) bool {
 		}
 		if rec.Op == trace.OpClose {
 			sawClose = true
-			if len(f.held) > 0 {
+			if len(f.held) > 0 || len(f.delays) > 0 {
 				f.undirect(&direct, sp.Start)
-				f.releaseAll() // a reorder hold goes before the close frame
+				// What is held or delayed goes before the close frame.
+				f.releasePending("the " + string(f.from) + " sent its close frame")
 			}
 		}
 		if v.Rule == nil && (v.Matched == 0 || len(f.held) == 0) {
@@ -235,9 +351,9 @@ func (f *faultRelay) settle(limit int64) bool {
 		case inject.Inject, inject.Corrupt:
 			f.out = f.appendFrame(f.out, v.Payload)
 		case inject.Delay:
-			f.c.later(r.Duration, f.dst, append([]byte(nil), f.msg...))
+			f.delay(r.Duration, append([]byte(nil), f.msg...), r.Text)
 		case inject.Reorder:
-			f.held = append(f.held, heldMsg{b: append([]byte(nil), f.msg...), rule: v.Index, left: r.N})
+			f.held = append(f.held, heldMsg{b: append([]byte(nil), f.msg...), rule: v.Index, left: r.N, text: r.Text})
 		case inject.Close:
 			code, why := uint16(r.Code), "injected fault: "+r.Text
 			stop = func() {
@@ -312,14 +428,6 @@ func (f *faultRelay) countMatched(matched uint64) {
 	f.held = kept
 }
 
-func (f *faultRelay) releaseAll() {
-	for _, h := range f.held {
-		f.out = append(f.out, h.b...)
-	}
-	clear(f.held)
-	f.held = f.held[:0]
-}
-
 // appendFrame appends a single-frame text message of the proxy's own,
 // masked towards the upstream.
 func (f *faultRelay) appendFrame(dst, payload []byte) []byte {
@@ -372,20 +480,6 @@ func (c *conn) wait(d time.Duration) bool {
 	case <-c.cutCh:
 		return false
 	}
-}
-
-// later writes b (whole frames) to dst after d, unless the connection is
-// cut first.
-func (c *conn) later(d time.Duration, dst *endpoint, b []byte) {
-	go func() {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			dst.write(b, true, nil)
-		case <-c.cutCh:
-		}
-	}()
 }
 
 // declineCompression reports whether the client's offer of extensions

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -113,8 +114,13 @@ func testFaultAction(t *testing.T, tc faultCase, chunk int, dir string, serverSc
 	}
 	recs := col.waitFor(t, "close record", hasKind(trace.KindClose, "c1"))
 	var faults []*trace.Record
+	var released []*trace.Record
 	for i, r := range recs {
 		if r.Kind != trace.KindFault {
+			continue
+		}
+		if r.Action == "release" {
+			released = append(released, r)
 			continue
 		}
 		faults = append(faults, r)
@@ -126,6 +132,10 @@ func testFaultAction(t *testing.T, tc faultCase, chunk int, dir string, serverSc
 			t.Errorf("fault %s %q from %s on %q, want %s %q on %q", r.Action, r.Rule, r.From, prev.Payload, tc.action, tc.rule, tc.frame)
 		}
 	}
+	if wantRelease := tc.action == "reorder" && strings.HasPrefix(tc.rule, "reorder=5"); wantRelease != (len(released) == 1) ||
+		len(released) > 1 || wantRelease && !strings.Contains(released[0].Message, "close frame") {
+		t.Errorf("release records %v (want one only when the close frame overtakes a hold)", released)
+	}
 	if (tc.action == "") != (len(faults) == 0) || len(faults) > 1 {
 		t.Errorf("%d fault records, want %d", len(faults), map[bool]int{true: 0, false: 1}[tc.action == ""])
 	}
@@ -134,6 +144,75 @@ func testFaultAction(t *testing.T, tc faultCase, chunk int, dir string, serverSc
 		if last.Kind != trace.KindClose || last.By != trace.Proxy || !strings.Contains(last.Reason, "injected fault") {
 			t.Errorf("close record %+v, want by proxy for the injected fault", last)
 		}
+	}
+}
+
+// TestFaultHoldsAtStreamEnd: messages a reorder or delay rule still
+// holds when the sender's stream ends without a close frame are delivered
+// before the proxy's close, and a fault record says so.
+func TestFaultHoldsAtStreamEnd(t *testing.T) {
+	srv := func(p string) []byte { return frame(wsframe.Header{Fin: true, Opcode: wsframe.OpText}, p) }
+	f1, f3 := srv(`{"type":"a","event_seq":1}`), srv(`{"type":"c","event_seq":2}`)
+	for _, rule := range []string{"reorder=5 type=a", "delay=1h type=a"} {
+		t.Run(rule, func(t *testing.T) {
+			up := newRawServer(t, "", append(append([]byte(nil), f1...), f3...))
+			up.hangUp = true
+			_, px, col := startProxy(t, up.url(), Options{CloseGrace: 100 * time.Millisecond, Faults: faultEngine(t, "", rule)})
+			_, got := rawClient(t, px.Listener.Addr().String(), "/v1/environments/e1/status/ws?channel=control", nil, "")
+			want := append(append([]byte(nil), f3...), f1...)
+			if !bytes.HasPrefix(got, want) {
+				t.Fatalf("client got %q, want %q first", got, want)
+			}
+			if msgs := decode(t, got[len(want):], wsframe.Server); len(msgs) != 1 || !strings.Contains(msgs[0], "\x03\xf3upstream connection lost") {
+				t.Errorf("after the held message the client got %q, want the proxy's 1011", msgs)
+			}
+			recs := col.waitFor(t, "close record", hasKind(trace.KindClose, "c1"))
+			var rel []string
+			for _, r := range recs {
+				if r.Kind == trace.KindFault && r.Action == "release" {
+					rel = append(rel, r.Rule+": "+r.Message)
+				}
+			}
+			if len(rel) != 1 || !strings.Contains(rel[0], rule+": 1 message(s)") || !strings.Contains(rel[0], "stream ended") {
+				t.Errorf("release records %q", rel)
+			}
+		})
+	}
+}
+
+// TestFaultHoldsUndelivered: a message still delayed when the receiver
+// goes away is never delivered, and a fault record says so before the
+// connection's close record.
+func TestFaultHoldsUndelivered(t *testing.T) {
+	f1 := frame(wsframe.Header{Fin: true, Opcode: wsframe.OpText}, `{"type":"a","event_seq":1}`)
+	up := newRawServer(t, "", f1)
+	_, px, col := startProxy(t, up.url(), Options{CloseGrace: 100 * time.Millisecond, Faults: faultEngine(t, "", "delay=1h type=a")})
+	c, err := net.Dial("tcp", px.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "GET /v1/environments/e1/status/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	col.waitFor(t, "the delay", func(recs []*trace.Record) bool {
+		for _, r := range recs {
+			if r.Kind == trace.KindFault && r.Action == "delay" {
+				return true
+			}
+		}
+		return false
+	})
+	c.Close() // the client vanishes
+	recs := col.waitFor(t, "close record", hasKind(trace.KindClose, "c1"))
+	var undelivered int
+	for i, r := range recs {
+		if r.Kind == trace.KindFault && r.Action == "undelivered" {
+			undelivered++
+			if !strings.Contains(r.Message, "never delivered") || r.Rule != "delay=1h type=a" || recs[len(recs)-1].Kind != trace.KindClose || i == len(recs)-1 {
+				t.Errorf("undelivered record %+v", r)
+			}
+		}
+	}
+	if undelivered != 1 {
+		t.Errorf("%d undelivered records, want 1", undelivered)
 	}
 }
 

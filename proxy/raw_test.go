@@ -26,7 +26,8 @@ type rawServer struct {
 	script   []byte
 	received chan []byte
 	request  chan *http.Request
-	chunk    int // write the script in writes of this many bytes (0: one write)
+	chunk    int  // write the script in writes of this many bytes (0: one write)
+	hangUp   bool // after the script, end the stream (TCP half-close) without a close frame
 }
 
 func newRawServer(t *testing.T, ext string, script []byte, chunk ...int) *rawServer {
@@ -75,6 +76,9 @@ func (s *rawServer) serve() {
 		}
 	} else {
 		c.Write(s.script)
+	}
+	if s.hangUp {
+		c.(*net.TCPConn).CloseWrite()
 	}
 	got, _ := io.ReadAll(br)
 	s.received <- got
