@@ -25,6 +25,7 @@ type endpoint struct {
 	mask       bool          // frames the proxy writes here must be masked (upstream)
 	atBoundary bool          // bytes written so far end at a frame boundary
 	closeSent  bool          // a close frame was written to it (relayed or injected)
+	stalled    bool          // a write was given up while it accepted nothing
 	deadline   time.Time     // the write deadline set on c
 	closed     atomic.Bool
 }
@@ -81,9 +82,11 @@ func (e *endpoint) write(b []byte, boundary bool, watch func() bool) error {
 		if n > 0 {
 			stallAt = time.Time{} // progress: the peer is slow, not stalled
 		} else if e.stall > 0 && !time.Now().Before(stallAt) {
+			e.stalled = true
 			return err
 		}
 		if watch != nil && watch() {
+			e.stalled = n == 0
 			return errSourceEnded
 		}
 	}
@@ -97,7 +100,9 @@ func (e *endpoint) injectClose(code uint16, reason string) bool {
 		return false
 	}
 	defer e.mu.Unlock()
-	if e.closed.Load() || e.closeSent || !e.atBoundary {
+	// A peer that just accepted nothing for a while gets no close frame:
+	// the write would only wait out its deadline.
+	if e.closed.Load() || e.closeSent || !e.atBoundary || e.stalled {
 		return false
 	}
 	if len(reason) > 123 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -41,6 +42,11 @@ type faultRelay struct {
 	delays   []*delayedMsg         // delayed messages, in the order they were delayed
 	out      []byte
 	emitBuf  []*trace.Record
+
+	// While the receiver is blocked the source is still read (watch).
+	watchBuf     []byte
+	watchedBytes int  // read during the current blocked write
+	watchedMore  bool // tapped during a write, not settled yet
 }
 
 type heldMsg struct {
@@ -83,6 +89,17 @@ func (r *relay) runFaults(fc *inject.Conn) {
 		if n > 0 && !f.chunk(buf[:n]) {
 			f.abandonPending()
 			return
+		}
+		// What was read while a write was blocked is settled now.
+		for f.watchedMore {
+			f.watchedMore = false
+			if !f.forward() {
+				f.abandonPending()
+				return
+			}
+		}
+		if err == nil {
+			err = r.watchErr
 		}
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
@@ -187,14 +204,25 @@ func (f *faultRelay) delay(d time.Duration, b []byte, text string) {
 // (each fault record right before its frame's) and forwards what is
 // settled. It returns false when the relay must stop.
 func (f *faultRelay) chunk(b []byte) bool {
-	now := f.c.p.opts.Now()
 	if f.raw {
 		f.feed(b)
 		return f.write(b)
 	}
-	if len(f.pend) == 0 {
-		f.pend = b // no copy: what stays held is copied out by settle
-	} else {
+	f.take(b, false)
+	return f.forward()
+}
+
+// take appends b to the held bytes, taps it, decides on the messages it
+// completes and emits their records. Unless copyIn is set, b may become
+// the held bytes themselves (settle copies out what stays).
+func (f *faultRelay) take(b []byte, copyIn bool) {
+	now := f.c.p.opts.Now()
+	switch {
+	case len(f.pend) == 0 && !copyIn:
+		f.pend = b
+	case copyIn:
+		f.pend = append(f.pend[:len(f.pend):len(f.pend)], b...) // never into a buffer pend may share
+	default:
 		f.pend = append(f.pend, b...)
 	}
 	f.batch = f.tap.Feed(f.batch[:0], now, b)
@@ -227,6 +255,12 @@ func (f *faultRelay) chunk(b []byte) bool {
 		f.c.p.emit(f.batch...)
 	}
 	clear(f.batch)
+}
+
+// forward settles what the tap has decided: complete frames go to the
+// receiver as their verdicts say. It returns false when the relay must
+// stop.
+func (f *faultRelay) forward() bool {
 	if f.tap.Stop() >= 0 {
 		f.settle(f.tap.Stop())
 		f.c.abort(trace.Proxy, 1009, "message too big")
@@ -243,6 +277,37 @@ func (f *faultRelay) chunk(b []byte) bool {
 		return f.write(rest)
 	}
 	return f.settle(-1)
+}
+
+// watch runs while the receiver accepts nothing, as relay.watch does for
+// a relay without rules: what the source sends meanwhile (up to
+// maxWatched) is read, tapped and decided, its records emitted, and waits
+// with the held bytes until the write is through. It returns true to
+// abandon the write: the source ended or sent its close frame.
+func (f *faultRelay) watch() bool {
+	r := f.relay
+	if r.watchErr != nil {
+		return true
+	}
+	if f.raw || f.watchedBytes >= maxWatched || r.tap.Stop() >= 0 || r.tap.Broken() {
+		return false
+	}
+	if f.watchBuf == nil {
+		f.watchBuf = make([]byte, maxWatched)
+	}
+	r.src.SetReadDeadline(time.Now().Add(time.Millisecond))
+	n, err := r.src.Read(f.watchBuf[:maxWatched-f.watchedBytes])
+	r.src.SetReadDeadline(time.Time{})
+	if n > 0 {
+		f.watchedBytes += n
+		f.watchedMore = true
+		f.take(f.watchBuf[:n], true)
+	}
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		r.watchErr = err
+		return true
+	}
+	return r.tap.SawClose()
 }
 
 func (f *faultRelay) faultRecord(now time.Time, v inject.Verdict) *trace.Record {
@@ -449,7 +514,8 @@ func (f *faultRelay) flush() bool {
 }
 
 func (f *faultRelay) write(b []byte) bool {
-	err := f.dst.write(b, !f.raw, nil)
+	err := f.dst.write(b, !f.raw, f.watch)
+	f.watchedBytes = 0
 	if err == nil {
 		return true
 	}

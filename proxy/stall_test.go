@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/lettadev/wsproxy/inject"
 	"github.com/lettadev/wsproxy/trace"
 )
 
@@ -156,10 +157,14 @@ func (c *stallConn) Close() error {
 
 // stallingProxy starts a proxy (no stall timeout) in front of upstream
 // whose client connections stall once sl is armed.
-func stallingProxy(t *testing.T, upstream string) (*Proxy, *stallListener, string, *collector) {
+func stallingProxy(t *testing.T, upstream string, faults ...*inject.Engine) (*Proxy, *stallListener, string, *collector) {
 	t.Helper()
 	col := newCollector()
-	p, err := New(Options{Upstream: upstream, Sink: col})
+	opts := Options{Upstream: upstream, Sink: col}
+	if len(faults) > 0 {
+		opts.Faults = faults[0]
+	}
+	p, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,8 +205,14 @@ func TestShutdownWithStalledClient(t *testing.T) {
 
 // The upstream closing while the client is stalled is noticed at once
 // (not after the stall timeout): the trace shows the upstream's close
-// and why it was not delivered.
+// and why it was not delivered. With fault rules (a rule that matches
+// nothing: the relay still forwards whole messages) too.
 func TestUpstreamCloseWhileClientStalled(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { testUpstreamCloseWhileClientStalled(t, nil) })
+	t.Run("faults", func(t *testing.T) { testUpstreamCloseWhileClientStalled(t, faultEngine(t, "", "drop type=nothing")) })
+}
+
+func testUpstreamCloseWhileClientStalled(t *testing.T, faults *inject.Engine) {
 	release := make(chan struct{})
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
@@ -215,7 +226,11 @@ func TestUpstreamCloseWhileClientStalled(t *testing.T) {
 		c.ReadMessage()
 	}))
 	defer up.Close()
-	p, sl, srvURL, col := stallingProxy(t, up.URL) // no stall timeout at all
+	var fs []*inject.Engine
+	if faults != nil {
+		fs = append(fs, faults)
+	}
+	p, sl, srvURL, col := stallingProxy(t, up.URL, fs...) // no stall timeout at all
 	defer p.Close()
 	stalledClient(t, srvURL)
 	sl.armed.Store(true)
