@@ -148,7 +148,13 @@ func Describe(r *trace.Record, m *protocol.Model) Fields {
 			if e.HasEventSeq {
 				f.EventSeq = strconv.FormatInt(e.EventSeq, 10)
 			}
-			f.Summary = summarize(r.Payload)
+			// What a person reads in a delta, an approval request, an
+			// input; other messages as their first members.
+			if s, ok := protocol.Summary(f.Type, r.Payload); ok {
+				f.Summary = clip(oneLine(s), 100)
+			} else {
+				f.Summary = summarize(r.Payload)
+			}
 		case r.Op == trace.OpText:
 			f.Summary = snippet(r.Payload)
 		case r.Op == trace.OpClose:

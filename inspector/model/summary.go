@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/lettadev/wsproxy/protocol"
 	"github.com/lettadev/wsproxy/trace"
 )
 
@@ -78,89 +79,12 @@ func frameSummary(r *trace.Record) string {
 	if !r.IsJSONObject() {
 		return oneLine(string(r.Payload), 120)
 	}
-	var v map[string]any
-	if json.Unmarshal(r.Payload, &v) != nil {
+	var env protocol.Envelope
+	if protocol.DefaultModel.ParseInto(&env, r.Payload) != nil {
 		return oneLine(string(r.Payload), 120)
 	}
-	str := func(m map[string]any, k string) string {
-		s, _ := m[k].(string)
-		return s
-	}
-	obj := func(m map[string]any, k string) map[string]any {
-		o, _ := m[k].(map[string]any)
-		return o
-	}
-	var parts []string
-	switch typ := str(v, "type"); {
-	case typ == "stream_delta":
-		d := obj(v, "delta")
-		mt := str(d, "message_type")
-		switch {
-		case str(d, "content") != "":
-			parts = append(parts, strconv.Quote(str(d, "content")))
-		case mt == "stop_reason":
-			parts = append(parts, "stop_reason "+str(d, "stop_reason"))
-		case obj(d, "tool_call") != nil:
-			tc := obj(d, "tool_call")
-			parts = append(parts, mt, str(tc, "name"), str(tc, "arguments"))
-		default:
-			parts = append(parts, mt)
-		}
-	case typ == "update_loop_status":
-		parts = append(parts, str(obj(v, "loop_status"), "status"))
-	case typ == "control_request":
-		rq := obj(v, "request")
-		parts = append(parts, str(rq, "subtype"), str(rq, "tool_name"))
-		if in := obj(rq, "input"); in != nil {
-			if c := str(in, "command"); c != "" {
-				parts = append(parts, strconv.Quote(c))
-			} else if b, err := json.Marshal(in); err == nil {
-				parts = append(parts, string(b))
-			}
-		}
-	case typ == "input":
-		p := obj(v, "payload")
-		parts = append(parts, str(p, "kind"))
-		if msgs, ok := p["messages"].([]any); ok && len(msgs) > 0 {
-			if m0, ok := msgs[0].(map[string]any); ok {
-				if c, ok := m0["content"].(string); ok {
-					parts = append(parts, strconv.Quote(c))
-				}
-			}
-		}
-		if r := obj(p, "response"); r != nil {
-			parts = append(parts, str(r, "behavior"), str(r, "decision"))
-		}
-		if d := str(p, "decision"); d != "" {
-			parts = append(parts, d)
-		}
-	case typ == "ack":
-		if s, ok := v["seq"].(float64); ok {
-			parts = append(parts, "seq "+strconv.FormatFloat(s, 'f', -1, 64))
-		}
-	default:
-		if b, ok := v["success"].(bool); ok {
-			parts = append(parts, "success="+strconv.FormatBool(b))
-		}
-		if b, ok := v["accepted"].(bool); ok {
-			parts = append(parts, "accepted="+strconv.FormatBool(b))
-		}
-		if e := str(v, "error"); e != "" {
-			parts = append(parts, "error "+strconv.Quote(e))
-		}
-		for _, k := range []string{"path", "command", "model", "stop_reason", "disposition"} {
-			if s := str(v, k); s != "" {
-				parts = append(parts, k+"="+s)
-			}
-		}
-	}
-	var out []string
-	for _, p := range parts {
-		if p != "" {
-			out = append(out, p)
-		}
-	}
-	return oneLine(strings.Join(out, " "), 160)
+	s, _ := protocol.Summary(env.TypeString(), r.Payload)
+	return oneLine(s, 160)
 }
 
 // oneLine squeezes s onto one line of at most n runes.

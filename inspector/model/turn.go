@@ -1,9 +1,10 @@
 package model
 
 import (
-	"encoding/json"
 	"strings"
 	"time"
+
+	"github.com/lettadev/wsproxy/protocol"
 )
 
 // Turn is one streaming turn of a session: from the client's input (a
@@ -72,17 +73,8 @@ func (m *Model) TurnAt(i int) (*Turn, bool) {
 	}
 	sess := sessionKey(*m.conns[m.row(start).conn])
 	t := &Turn{Start: start, End: start, T0: m.row(start).Time(), StartLine: m.row(start).Line}
-	var in struct {
-		Payload struct {
-			Messages []struct {
-				Content any `json:"content"`
-			} `json:"messages"`
-		} `json:"payload"`
-	}
-	if json.Unmarshal(m.payloadLocked(start), &in) == nil && len(in.Payload.Messages) > 0 {
-		if s, ok := in.Payload.Messages[0].Content.(string); ok {
-			t.Prompt = s
-		}
+	if in, ok := protocol.ParseInput(m.payloadLocked(start)); ok {
+		t.Prompt = in.Prompt
 	}
 	waits := map[string]int{}
 	var text strings.Builder
@@ -98,49 +90,29 @@ func (m *Model) TurnAt(i int) (*Turn, bool) {
 		t.End, t.EndLine = j, r.Line
 		t.T1 = r.Time()
 		switch m.types[r.typ] {
-		case "update_loop_status":
-			var v struct {
-				LoopStatus struct {
-					Status string `json:"status"`
-				} `json:"loop_status"`
+		case protocol.TypeUpdateLoopStatus:
+			if st, ok := protocol.LoopStatus(m.payloadLocked(j)); ok {
+				t.Statuses = append(t.Statuses, StatusAt{T: r.Time(), Status: st, Row: j})
 			}
-			if json.Unmarshal(m.payloadLocked(j), &v) == nil {
-				t.Statuses = append(t.Statuses, StatusAt{T: r.Time(), Status: v.LoopStatus.Status, Row: j})
-			}
-		case "stream_delta":
-			var v struct {
-				Delta struct {
-					ID          string `json:"id"`
-					MessageType string `json:"message_type"`
-					Content     any    `json:"content"`
-					StopReason  string `json:"stop_reason"`
-				} `json:"delta"`
-			}
-			if json.Unmarshal(m.payloadLocked(j), &v) == nil {
+		case protocol.TypeStreamDelta:
+			if d, ok := protocol.ParseDelta(m.payloadLocked(j)); ok {
 				t.Deltas++
-				if s, ok := v.Delta.Content.(string); ok && v.Delta.MessageType == "assistant_message" {
-					if v.Delta.ID != msgID && text.Len() > 0 {
+				if d.Content != "" && d.MessageType == "assistant_message" {
+					if d.ID != msgID && text.Len() > 0 {
 						text.WriteString("\n") // a new assistant message
 					}
-					msgID = v.Delta.ID
-					text.WriteString(s)
+					msgID = d.ID
+					text.WriteString(d.Content)
 				}
-				if v.Delta.StopReason != "" {
-					t.StopReason = v.Delta.StopReason
+				if d.StopReason != "" {
+					t.StopReason = d.StopReason
 				}
 			}
-		case "control_request":
-			var v struct {
-				Request struct {
-					ToolName string         `json:"tool_name"`
-					Input    map[string]any `json:"input"`
-				} `json:"request"`
-			}
-			json.Unmarshal(m.payloadLocked(j), &v)
-			cmd, _ := v.Request.Input["command"].(string)
+		case protocol.TypeControlRequest:
+			tr, _ := protocol.ParseToolRequest(m.payloadLocked(j))
 			waits[string(m.reqs[r.reqOff:r.reqOff+uint32(r.reqLen)])] = len(t.Waits)
-			t.Waits = append(t.Waits, Wait{From: r.Time(), Tool: v.Request.ToolName, Command: cmd, Request: j, Answer: -1})
-		case "input":
+			t.Waits = append(t.Waits, Wait{From: r.Time(), Tool: tr.ToolName, Command: tr.Command, Request: j, Answer: -1})
+		case protocol.TypeInput:
 			if a, ok := m.appr[j]; ok {
 				if k, ok := waits[string(a)]; ok && t.Waits[k].Answer < 0 {
 					t.Waits[k].To, t.Waits[k].Answer = r.Time(), j
@@ -158,18 +130,14 @@ func (m *Model) TurnAt(i int) (*Turn, bool) {
 // isPrompt reports a client input carrying a new message (read lock held).
 func (m *Model) isPrompt(j int) bool {
 	r := m.row(j)
-	if r.kind != kFrame || r.from != sideCode("client") || m.types[r.typ] != "input" {
+	if r.kind != kFrame || r.from != sideCode("client") || m.types[r.typ] != protocol.TypeInput {
 		return false
 	}
 	if _, ok := m.appr[j]; ok {
 		return false
 	}
-	var v struct {
-		Payload struct {
-			Kind string `json:"kind"`
-		} `json:"payload"`
-	}
-	return json.Unmarshal(m.payloadLocked(j), &v) == nil && v.Payload.Kind == "create_message"
+	in, ok := protocol.ParseInput(m.payloadLocked(j))
+	return ok && in.IsPrompt()
 }
 
 func (m *Model) payloadLocked(j int) []byte {
