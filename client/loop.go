@@ -212,11 +212,11 @@ func (r *run) onInbound(x inbound) {
 		r.rep.failf("device error on %s: %s", k.name(), errorText(f))
 	}
 	switch typ {
-	case "update_loop_status":
+	case protocol.TypeUpdateLoopStatus:
 		r.onLoopStatus(string(env.LoopStatus), env.EventSeq)
-	case "control_request":
+	case protocol.TypeControlRequest:
 		r.onControlRequest(f)
-	case "stream_delta":
+	case protocol.TypeStreamDelta:
 		r.onDelta(f)
 	case "update_device_status":
 		var v struct {

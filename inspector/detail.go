@@ -11,6 +11,7 @@ import (
 	"github.com/rivo/tview"
 
 	"github.com/lettadev/wsproxy/inspector/model"
+	"github.com/lettadev/wsproxy/protocol"
 	"github.com/lettadev/wsproxy/trace"
 )
 
@@ -361,7 +362,7 @@ func short(d time.Duration) string {
 func statusStyle(s string, seen map[string]int) (rune, string) {
 	colors := []string{"blue", "yellow", "green", "fuchsia", "aqua", "red", "white"}
 	switch s {
-	case "WAITING_ON_INPUT":
+	case protocol.LoopIdle:
 		return '·', "gray"
 	}
 	k, ok := seen[s]

@@ -22,11 +22,10 @@ const (
 	TypeAck              = "ack"
 )
 
-// Input payload kinds, and the loop status of an idle turn.
+// Input payload kinds (the loop status of an idle turn is LoopIdle).
 const (
 	KindCreateMessage    = "create_message"
 	KindApprovalResponse = "approval_response"
-	StatusWaitingOnInput = "WAITING_ON_INPUT"
 )
 
 // Delta is a stream_delta's delta.
@@ -222,37 +221,14 @@ func ParseInput(payload []byte) (Input, bool) {
 	return in, true
 }
 
-// LoopStatus reads update_loop_status.loop_status.status.
+// LoopStatus reads update_loop_status.loop_status.status (the envelope's
+// LoopStatus).
 func LoopStatus(payload []byte) (string, bool) {
-	var status []byte
-	ok := false
-	top := jsonscan.NewObject(payload, 0)
-	for {
-		k, vs, ve, more := top.Member()
-		if !more {
-			break
-		}
-		switch string(k) {
-		case "type":
-			t, _ := jsonscan.StringValue(payload, vs, ve)
-			if string(t) != TypeUpdateLoopStatus {
-				return "", false
-			}
-			ok = true
-		case "loop_status":
-			o := jsonscan.NewObject(payload, vs)
-			for {
-				k, vs, ve, more := o.Member()
-				if !more {
-					break
-				}
-				if string(k) == "status" {
-					status, _ = jsonscan.StringValue(payload, vs, ve)
-				}
-			}
-		}
+	e, err := Parse(payload)
+	if err != nil || string(e.Type) != TypeUpdateLoopStatus {
+		return "", false
 	}
-	return string(status), ok && top.Err() == nil
+	return string(e.LoopStatus), true
 }
 
 // Summary describes a message's content on one line for a person: a

@@ -72,7 +72,7 @@ func TestParseToolRequestAndLoopStatus(t *testing.T) {
 		t.Errorf("tool request %+v %v", tr, ok)
 	}
 	st, ok := protocol.LoopStatus([]byte(`{"type":"update_loop_status","loop_status":{"status":"WAITING_ON_INPUT","active_run_ids":[]}}`))
-	if !ok || st != protocol.StatusWaitingOnInput {
+	if !ok || st != protocol.LoopIdle {
 		t.Errorf("loop status %q %v", st, ok)
 	}
 	if _, ok := protocol.LoopStatus([]byte(`{"type":"stream_delta","loop_status":{"status":"x"}}`)); ok {

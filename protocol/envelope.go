@@ -67,7 +67,7 @@ func (e *Envelope) TypeString() string {
 
 // IsApprovalResponse reports an input answering a control_request.
 func (e *Envelope) IsApprovalResponse() bool {
-	return string(e.Type) == "input" && string(e.PayloadKind) == "approval_response"
+	return string(e.Type) == TypeInput && string(e.PayloadKind) == KindApprovalResponse
 }
 
 // Parse extracts the envelope of a JSON message payload. It walks the top

@@ -208,7 +208,7 @@ func (m *Model) Partner(i int) (int, string) {
 	if a, ok := m.appr[i]; ok {
 		// An approval answers a control_request on any socket of the session.
 		if j := m.scan(i, true, func(j int, o *Row) bool {
-			return m.types[o.typ] == "control_request" && bytes.Equal(m.reqs[o.reqOff:o.reqOff+uint32(o.reqLen)], a)
+			return m.types[o.typ] == protocol.TypeControlRequest && bytes.Equal(m.reqs[o.reqOff:o.reqOff+uint32(o.reqLen)], a)
 		}); j >= 0 {
 			return j, "the control_request this approval answers"
 		}
