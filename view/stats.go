@@ -66,14 +66,9 @@ type Collector struct {
 	m       *protocol.Model
 	s       Stats
 	types   map[[2]string]*TypeStat
-	pending map[[2]string]pendingReq // conn, request_id
+	pending *protocol.Pending[string, time.Time] // by connection
 	lat     map[string][]time.Duration
 	unans   map[string]int
-}
-
-type pendingReq struct {
-	info *protocol.TypeInfo
-	t    time.Time
 }
 
 // NewCollector returns an empty Collector classifying types with m (nil:
@@ -82,7 +77,7 @@ func NewCollector(m *protocol.Model) *Collector {
 	if m == nil {
 		m = protocol.DefaultModel
 	}
-	return &Collector{m: m, types: map[[2]string]*TypeStat{}, pending: map[[2]string]pendingReq{},
+	return &Collector{m: m, types: map[[2]string]*TypeStat{}, pending: protocol.NewPending[string, time.Time](maxPending),
 		lat: map[string][]time.Duration{}, unans: map[string]int{}}
 }
 
@@ -130,37 +125,27 @@ func (c *Collector) frame(r *trace.Record) {
 	}
 	ts.Count++
 	ts.Bytes += int64(r.Size)
-	if !isMsg || len(e.RequestID) == 0 {
+	if !isMsg {
 		return
 	}
-	key := [2]string{r.Conn, string(e.RequestID)}
-	switch {
-	case r.From == trace.Client && e.Info != nil && e.Info.Role == protocol.RoleCommand && len(e.Info.Replies) > 0:
-		if old, ok := c.pending[key]; ok {
-			c.unans[old.info.Name]++
+	switch r.From {
+	case trace.Client:
+		waits, tracked, replaced := c.pending.Command(r.Conn, &e, r.T)
+		if replaced != nil {
+			c.unans[replaced.Info.Name]++ // its request_id was reused
 		}
-		if len(c.pending) >= maxPending {
+		if waits && !tracked {
 			c.unans[e.Info.Name]++
-			return
 		}
-		c.pending[key] = pendingReq{info: e.Info, t: r.T}
-	case r.From == trace.Server:
-		p, ok := c.pending[key]
-		if !ok || !p.info.Accepts(typ) {
-			return
+	case trace.Server:
+		if q, ok := c.pending.Reply(r.Conn, &e); ok {
+			c.lat[q.Info.Name] = append(c.lat[q.Info.Name], r.T.Sub(q.Data))
 		}
-		delete(c.pending, key)
-		c.lat[p.info.Name] = append(c.lat[p.info.Name], r.T.Sub(p.t))
 	}
 }
 
 func (c *Collector) closeConn(conn string) {
-	for k, p := range c.pending {
-		if k[0] == conn {
-			c.unans[p.info.Name]++
-			delete(c.pending, k)
-		}
-	}
+	c.pending.Close(conn, func(q protocol.PendingRequest[time.Time]) { c.unans[q.Info.Name]++ })
 }
 
 // SetFindings records the checker's counts per rule and per severity.
@@ -176,9 +161,7 @@ func (c *Collector) Result() *Stats {
 	for k, v := range c.unans {
 		unans[k] = v
 	}
-	for _, p := range c.pending {
-		unans[p.info.Name]++
-	}
+	c.pending.Each(func(q protocol.PendingRequest[time.Time]) { unans[q.Info.Name]++ })
 	s.Types = nil
 	for _, t := range c.types {
 		s.Types = append(s.Types, *t)

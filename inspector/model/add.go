@@ -183,7 +183,7 @@ func (m *Model) envelope(row *Row, r *trace.Record, i int) {
 	if len(e.ApprovalRequestID) > 0 {
 		m.appr[i] = append([]byte(nil), e.ApprovalRequestID...)
 	}
-	m.stats.envelope(row, e, m.reqs[row.reqOff:row.reqOff+uint32(row.reqLen)])
+	m.stats.envelope(row, e)
 }
 
 // onFinding takes a finding from the checker: while loading (the checker

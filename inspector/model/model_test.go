@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/lettadev/wsproxy/filter"
 	"github.com/lettadev/wsproxy/recorder"
 	"github.com/lettadev/wsproxy/trace"
+	"github.com/lettadev/wsproxy/view"
 )
 
 func sample(t testing.TB, name string) *Model {
@@ -124,6 +126,48 @@ func TestTurnAndStats(t *testing.T) {
 	st := m.Stats()
 	if st.All.Frames == 0 || len(st.Latencies) == 0 || len(st.Types) == 0 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// The inspector's statistics pane and wsproxy stats pair requests with
+// replies by one definition (protocol.Pending): same commands, same
+// counts, same latencies, on every committed trace.
+func TestStatsAgreeWithWsproxyStats(t *testing.T) {
+	files, _ := filepath.Glob("../../traces/*.jsonl.zst")
+	if len(files) < 5 {
+		t.Fatalf("traces: %v", files)
+	}
+	for _, f := range files {
+		m, err := LoadAll([]string{f}, analysis.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, l := range m.Stats().Latencies {
+			got[l.Command] = fmt.Sprintf("n=%d p50=%.3f max=%.3f", l.N, float64(l.P50.Microseconds())/1000, float64(l.Max.Microseconds())/1000)
+		}
+		c := view.NewCollector(nil)
+		rd, err := recorder.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			r, err := rd.Next()
+			if err != nil {
+				break
+			}
+			c.Write(r)
+		}
+		rd.Close()
+		want := map[string]string{}
+		for _, l := range c.Result().Latency {
+			if l.Answered > 0 {
+				want[l.Command] = fmt.Sprintf("n=%d p50=%.3f max=%.3f", l.Answered, l.P50, l.Max)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: inspector latencies\n  %v\nwsproxy stats\n  %v", filepath.Base(f), got, want)
+		}
 	}
 }
 

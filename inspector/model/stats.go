@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"github.com/lettadev/wsproxy/protocol"
+	"github.com/lettadev/wsproxy/trace"
 )
 
 // statsAcc accumulates statistics while rows are added.
 type statsAcc struct {
-	pending map[pendKey]pend
+	pending *protocol.Pending[uint32, pend] // by connection
 	lat     map[uint16][]time.Duration
 }
 
@@ -18,11 +19,6 @@ type typeDir struct {
 	typ  uint16
 	from uint8
 	op   uint8
-}
-
-type pendKey struct {
-	conn uint32
-	id   string
 }
 
 type pend struct {
@@ -35,26 +31,19 @@ type pend struct {
 const maxPending = 1 << 16
 
 func (s *statsAcc) init() {
-	s.pending = map[pendKey]pend{}
+	s.pending = protocol.NewPending[uint32, pend](maxPending)
 	s.lat = map[uint16][]time.Duration{}
 }
 
-// envelope counts a protocol frame (after its type is known) and pairs
-// requests with replies.
-func (s *statsAcc) envelope(r *Row, e *protocol.Envelope, rid []byte) {
-	if len(rid) == 0 || e.Info == nil {
-		return
-	}
-	switch e.Info.Role {
-	case protocol.RoleCommand:
-		if len(s.pending) < maxPending {
-			s.pending[pendKey{r.conn, string(rid)}] = pend{r.T, r.typ}
-		}
-	case protocol.RoleReply:
-		k := pendKey{r.conn, string(rid)}
-		if p, ok := s.pending[k]; ok {
-			delete(s.pending, k)
-			s.lat[p.cmd] = append(s.lat[p.cmd], time.Duration(r.T-p.t))
+// envelope pairs a protocol frame (after its type is known) with the
+// request it answers, as the protocol model says.
+func (s *statsAcc) envelope(r *Row, e *protocol.Envelope) {
+	switch r.from {
+	case sideCode(trace.Client):
+		s.pending.Command(r.conn, e, pend{r.T, r.typ})
+	case sideCode(trace.Server):
+		if q, ok := s.pending.Reply(r.conn, e); ok {
+			s.lat[q.Data.cmd] = append(s.lat[q.Data.cmd], time.Duration(r.T-q.Data.t))
 		}
 	}
 }
