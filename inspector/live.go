@@ -3,7 +3,6 @@ package inspector
 import (
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -31,11 +30,16 @@ type Live struct {
 	// GiveUp is after how many refreshes a skipped range that cannot be
 	// found in the trace is reported missing (default 25, ~5 s).
 	GiveUp int
+
+	// The trace file followed for read-backs (the App's goroutine only).
+	tail     *recorder.Tail
+	tailPath string
 }
 
 type skip struct {
 	first, last int64
 	tries       int
+	got         []*trace.Record // read back so far
 }
 
 // NewLive returns a live sink reading skipped records back from the
@@ -67,7 +71,7 @@ func (l *Live) SkippedTotal() int64 { return l.total.Load() }
 
 // drain moves what arrived into m, in N order. Records after a skipped
 // range wait until the range has been read back from the trace (or is
-// given up on).
+// given up on). drain runs on the App's goroutine only.
 func (l *Live) drain(m *model.Model) {
 	l.mu.Lock()
 	pending := l.pending
@@ -86,21 +90,21 @@ func (l *Live) drain(m *model.Model) {
 		k := sort.Search(len(pending), func(i int) bool { return pending[i].N >= s.first })
 		m.Add(pending[:k]...)
 		pending = pending[k:]
-		got, err := l.readBack(s.first, s.last)
-		if err == nil && int64(len(got)) == s.last-s.first+1 {
-			m.Add(got...)
+		err := l.readBack(s)
+		if err == nil && int64(len(s.got)) == s.last-s.first+1 {
+			m.Add(s.got...)
 		} else {
 			s.tries++
 			if s.tries < giveUp {
 				break // try again on the next refresh; hold the rest back
 			}
-			m.Add(got...)
+			m.Add(s.got...)
 			why := "not in the trace"
 			if err != nil {
 				why = err.Error()
 			}
 			m.Warn(fmt.Sprintf("records %d-%d were skipped by the live view and %d of them could not be read back: %s",
-				s.first, s.last, s.last-s.first+1-int64(len(got)), why))
+				s.first, s.last, s.last-s.first+1-int64(len(s.got)), why))
 		}
 		skips = skips[1:]
 	}
@@ -115,34 +119,49 @@ func (l *Live) drain(m *model.Model) {
 	m.Add(pending...)
 }
 
-// readBack reads the records numbered first..last from the trace.
-func (l *Live) readBack(first, last int64) ([]*trace.Record, error) {
-	if l.TracePath == nil || l.TracePath() == "" {
-		return nil, errors.New("no trace file to read skipped records from")
+// readBack adds to s.got the records of s's range that the trace holds
+// by now. It follows the trace file from where the last call stopped
+// (records are in N order in it, and ranges come in N order), so reading
+// back costs what was written since, not the whole file again; when the
+// trace moves to a new file (rotation) the old one is read to the range's
+// end first.
+func (l *Live) readBack(s *skip) error {
+	path := ""
+	if l.TracePath != nil {
+		path = l.TracePath()
 	}
-	r, err := recorder.Open(l.TracePath())
-	if err != nil {
-		return nil, err
+	if path == "" {
+		return errors.New("no trace file to read skipped records from")
 	}
-	defer r.Close()
-	var out []*trace.Record
-	for {
-		rec, err := r.Next()
-		if err == io.EOF {
-			return out, nil
+	keep := func(r *trace.Record) {
+		if r.N >= s.first && r.N <= s.last {
+			s.got = append(s.got, r)
 		}
+	}
+	if l.tail != nil && l.tailPath != path {
+		err := l.tail.ReadUpTo(s.last, keep)
+		l.tail.Close()
+		l.tail = nil
 		if err != nil {
-			var le *recorder.LineError
-			if errors.As(err, &le) {
-				continue
-			}
-			return out, err
-		}
-		if rec.N > last {
-			return out, nil
-		}
-		if rec.N >= first {
-			out = append(out, rec)
+			return err
 		}
 	}
+	if l.tail == nil {
+		t, err := recorder.OpenTail(path)
+		if err != nil {
+			return err
+		}
+		l.tail, l.tailPath = t, path
+	}
+	return l.tail.ReadUpTo(s.last, keep)
+}
+
+// Close closes the trace file followed for read-backs.
+func (l *Live) Close() error {
+	if l.tail == nil {
+		return nil
+	}
+	err := l.tail.Close()
+	l.tail = nil
+	return err
 }

@@ -25,21 +25,29 @@ func numbered(n int64) *trace.Record {
 		Op: trace.OpText, Payload: p, Form: trace.FormMsg, Size: len(p)}
 }
 
-func writeNumbered(t *testing.T, path string, upTo int64) {
+// numberedWriter writes a trace with a header, for records from numbered.
+func numberedWriter(t *testing.T, path string) *recorder.Writer {
 	t.Helper()
-	w, err := recorder.Create(path, recorder.Options{})
+	w, err := recorder.Create(path, recorder.Options{FlushInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { w.Close() })
 	if err := w.Write(trace.NewHeader("test", "0", trace.SourceProxy, time.Unix(1800000000, 0))); err != nil {
 		t.Fatal(err)
 	}
-	for n := int64(1); n <= upTo; n++ {
+	return w
+}
+
+// writeNumbered writes records from..to and flushes them to the file.
+func writeNumbered(t *testing.T, w *recorder.Writer, from, to int64) {
+	t.Helper()
+	for n := from; n <= to; n++ {
 		if err := w.Write(numbered(n)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := w.Close(); err != nil {
+	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -49,6 +57,7 @@ func writeNumbered(t *testing.T, path string, upTo int64) {
 func TestLiveReadsSkippedRecordsBack(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "t.jsonl.zst")
 	live := NewLive(func() string { return path })
+	defer live.Close()
 	m := model.New(analysis.Config{})
 	for n := int64(1); n <= 3; n++ {
 		live.Write(numbered(n))
@@ -58,23 +67,59 @@ func TestLiveReadsSkippedRecordsBack(t *testing.T) {
 		live.Write(numbered(n))
 	}
 	// The trace does not hold 4-6 yet (not flushed): 1-3 go in, the rest waits.
-	writeNumbered(t, path, 3)
+	w := numberedWriter(t, path)
+	writeNumbered(t, w, 1, 3)
 	live.drain(m)
 	if m.Len() != 3 {
 		t.Fatalf("after the first drain: %d rows, want 3", m.Len())
 	}
-	writeNumbered(t, path, 12)
+	writeNumbered(t, w, 4, 12)
 	live.drain(m)
 	if m.Len() != 10 {
 		t.Fatalf("after the second drain: %d rows, want 10", m.Len())
 	}
-	for i := 0; i < 10; i++ {
+	// A later range is read from where the last read-back stopped.
+	live.Skipped(11, 12)
+	live.drain(m)
+	if m.Len() != 12 {
+		t.Fatalf("after the third drain: %d rows, want 12", m.Len())
+	}
+	for i := 0; i < 12; i++ {
 		if r := m.Row(i); r.N != int64(i+1) {
 			t.Fatalf("row %d has N %d", i, r.N)
 		}
 	}
-	if live.SkippedTotal() != 3 || len(m.Warnings()) != 0 {
+	if live.SkippedTotal() != 5 || len(m.Warnings()) != 0 {
 		t.Fatalf("skipped %d, warnings %v", live.SkippedTotal(), m.Warnings())
+	}
+}
+
+// A skipped range that spans a rotation is read from the end of the old
+// part and the start of the new one.
+func TestLiveReadBackAcrossRotation(t *testing.T) {
+	dir := t.TempDir()
+	part1, part2 := filepath.Join(dir, "t.jsonl.zst"), filepath.Join(dir, "t.2.jsonl.zst")
+	current := part1
+	live := NewLive(func() string { return current })
+	defer live.Close()
+	m := model.New(analysis.Config{})
+	live.Write(numbered(1))
+	live.Skipped(2, 2)
+	w1 := numberedWriter(t, part1)
+	writeNumbered(t, w1, 1, 4)
+	live.drain(m) // opens part 1, reads up to 2
+	live.Skipped(3, 6)
+	writeNumbered(t, numberedWriter(t, part2), 5, 8)
+	current = part2
+	live.Write(numbered(7))
+	live.drain(m)
+	if m.Len() != 7 || len(m.Warnings()) != 0 {
+		t.Fatalf("%d rows (want 7), warnings %v", m.Len(), m.Warnings())
+	}
+	for i := 0; i < 7; i++ {
+		if r := m.Row(i); r.N != int64(i+1) {
+			t.Fatalf("row %d has N %d", i, r.N)
+		}
 	}
 }
 
@@ -82,8 +127,9 @@ func TestLiveReadsSkippedRecordsBack(t *testing.T) {
 // naming it, and the records after it go in.
 func TestLiveGivesUpOnMissingRecords(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "t.jsonl.zst")
-	writeNumbered(t, path, 2)
+	writeNumbered(t, numberedWriter(t, path), 1, 2)
 	live := NewLive(func() string { return path })
+	defer live.Close()
 	live.GiveUp = 3
 	m := model.New(analysis.Config{})
 	live.Write(numbered(1))
@@ -193,5 +239,39 @@ func TestLiveShowsProxiedSimulatorSession(t *testing.T) {
 	}
 	if len(frameLines(scr)) == 0 {
 		t.Fatalf("no stream_delta rows:\n%s", scr)
+	}
+}
+
+// BenchmarkLiveReadBack: a live view that keeps falling behind on a
+// 100,000-record trace, one skipped range every 1,000 records, read back
+// as the ranges come (the cost grows with what was written since the last
+// read-back, not with the file).
+func BenchmarkLiveReadBack(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "t.jsonl.zst")
+	w, err := recorder.Create(path, recorder.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w.Write(trace.NewHeader("test", "0", trace.SourceProxy, time.Unix(1800000000, 0)))
+	const n, every = 100000, 1000
+	for i := int64(1); i <= n; i++ {
+		w.Write(numbered(i))
+	}
+	w.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		live := NewLive(func() string { return path })
+		m := model.New(analysis.Config{})
+		for first := int64(1); first <= n; first += every {
+			live.Skipped(first, first+9)
+			for k := first + 10; k < first+every; k++ {
+				live.Write(numbered(k))
+			}
+			live.drain(m)
+		}
+		live.Close()
+		if m.Len() != n/every*10+n/every*(every-10) {
+			b.Fatalf("%d rows", m.Len())
+		}
 	}
 }

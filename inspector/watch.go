@@ -37,6 +37,7 @@ type WatchOptions struct {
 // returns.
 func Watch(h *hub.Hub, tracePath func() string, o WatchOptions) error {
 	live := NewLive(tracePath)
+	defer live.Close()
 	m := model.New(o.Check)
 	sub := h.Subscribe(live, hub.SubOptions{Name: "inspector", Policy: hub.Skip, QueueBytes: o.QueueBytes})
 	defer sub.Close()
