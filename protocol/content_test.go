@@ -3,6 +3,7 @@ package protocol_test
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -150,4 +151,19 @@ func FuzzSummary(f *testing.F) {
 			t.Fatalf("message_type %q, encoding/json says %q", d.MessageType, want)
 		}
 	})
+}
+
+// Deeply nested content (valid JSON, 200,000 levels) is read without
+// running out of stack: the readers scan iteratively or stop at
+// encoding/json's depth bound.
+func TestDeepContent(t *testing.T) {
+	d := strings.Repeat(`{"a":`, 200000) + "1" + strings.Repeat("}", 200000)
+	for _, typ := range []string{"stream_delta", "control_request", "input", "update_loop_status", "ack", "x"} {
+		p := []byte(`{"type":"` + typ + `","delta":{"content":` + d + `,"tool_call":` + d + `},"request":` + d +
+			`,"payload":{"messages":[{"content":` + d + `}],"decision":` + d + `},"seq":` + d + `}`)
+		protocol.Summary(typ, p)
+		protocol.ParseDelta(p)
+		protocol.ParseInput(p)
+		protocol.ParseToolRequest(p)
+	}
 }
