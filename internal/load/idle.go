@@ -178,9 +178,19 @@ func (res *IdleResult) summarize() {
 		}
 		return v
 	}
-	per := func(t time.Duration) int64 { return (at(t) - res.Baseline) / int64(res.Conns) }
+	// The first sample once all were open (samples come every Every: the
+	// last one before may predate the connections).
+	after := func(t time.Duration) int64 {
+		for _, s := range res.Samples {
+			if s.At >= t {
+				return s.RSS
+			}
+		}
+		return at(t)
+	}
+	per := func(rss int64) int64 { return (rss - res.Baseline) / int64(res.Conns) }
 	mid := res.Connected + (res.Closed-res.Connected)/2
-	res.PerConn = [3]int64{per(res.Connected), per(mid), per(res.Closed)}
+	res.PerConn = [3]int64{per(after(res.Connected)), per(at(mid)), per(at(res.Closed))}
 	if n := len(res.Samples); n > 0 {
 		res.AfterClose = res.Samples[n-1].RSS
 		if res.Baseline > 0 {
@@ -193,7 +203,7 @@ func (res *IdleResult) summarize() {
 func (res *IdleResult) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "wsload bench -idle: %d connections through the proxy, each pinging; %d pings, %d pongs\n", res.Conns, res.Pings, res.Pongs)
 	fmt.Fprintf(w, "proxy RSS before any connection: %s\n", mib(res.Baseline))
-	fmt.Fprintf(w, "RSS per connection (RSS - baseline) / conns: %.1f KiB when all were open (%.1fs), %.1f KiB midway, %.1f KiB at the end (%.1fs)\n",
+	fmt.Fprintf(w, "RSS per connection (RSS - baseline) / conns: %.1f KiB once all were open (%.1fs), %.1f KiB midway, %.1f KiB at the end (%.1fs)\n",
 		float64(res.PerConn[0])/1024, res.Connected.Seconds(), float64(res.PerConn[1])/1024, float64(res.PerConn[2])/1024, res.Closed.Seconds())
 	if n := len(res.Samples); n > 0 {
 		last := res.Samples[n-1]
