@@ -14,7 +14,7 @@ import (
 // Read buffer sizes: small while a connection idles, growing while
 // reads fill it.
 const (
-	minReadBuf = 4 << 10
+	minReadBuf = 2 << 10
 	maxReadBuf = 64 << 10
 )
 

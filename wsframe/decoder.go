@@ -200,7 +200,7 @@ func NewDecoder(cfg Config) *Decoder {
 		sender:  cfg.Sender,
 		max:     cfg.MaxMessageSize,
 		closeAt: -1,
-		q:       make([]Event, 0, 8),
+		q:       make([]Event, 0, 2), // a step makes a frame event and a message event
 	}
 	if d.max <= 0 {
 		d.max = DefaultMaxMessageSize
