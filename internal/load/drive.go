@@ -259,28 +259,41 @@ func (k *driven) stream() error {
 	return nil
 }
 
+// roundTrips syncs, as a client does on attaching (not timed), then times
+// o.RTT requests one at a time.
 func (k *driven) roundTrips(conn int) ([]time.Duration, error) {
 	out := make([]time.Duration, 0, k.o.RTT)
-	var req []byte
+	req := appendSync(nil, fmt.Sprintf("rtt-%d-sync", conn+1))
+	if _, err := k.ask(req, fmt.Sprintf("rtt-%d-sync", conn+1)); err != nil {
+		return out, err
+	}
 	for i := range k.o.RTT {
 		id := fmt.Sprintf("rtt-%d-%d", conn+1, i+1)
 		req = appendRequest(req[:0], id)
-		t0 := time.Now()
-		if err := k.write(req); err != nil {
+		d, err := k.ask(req, id)
+		if err != nil {
 			return out, err
 		}
-		for {
-			env, err := k.read()
-			if err != nil {
-				return out, fmt.Errorf("waiting for the reply to %s: %w", id, err)
-			}
-			if string(env.RequestID) == id {
-				break
-			}
-		}
-		out = append(out, time.Since(t0))
+		out = append(out, d)
 	}
 	return out, nil
+}
+
+// ask sends req and waits for the reply carrying request_id id.
+func (k *driven) ask(req []byte, id string) (time.Duration, error) {
+	t0 := time.Now()
+	if err := k.write(req); err != nil {
+		return 0, err
+	}
+	for {
+		env, err := k.read()
+		if err != nil {
+			return 0, fmt.Errorf("waiting for the reply to %s: %w", id, err)
+		}
+		if string(env.RequestID) == id {
+			return time.Since(t0), nil
+		}
+	}
 }
 
 // idle pings every o.Ping until o.For has passed, and reads pongs on a

@@ -71,6 +71,14 @@ func appendRequest(dst []byte, id string) []byte {
 
 var pingMsg = []byte(`{"type":"ping"}`)
 
+// appendSync appends the sync a well-behaved client sends on attaching.
+func appendSync(dst []byte, id string) []byte {
+	dst = append(dst, `{"type":"sync","request_id":`...)
+	dst = strconv.AppendQuote(dst, id)
+	dst = append(dst, `,"recover_approvals":true,`+runtimeJSON+"}"...)
+	return dst
+}
+
 // statusPath is the status socket's path for environment id.
 func statusPath(id string) string {
 	return "/v1/environments/" + url.PathEscape(id) + "/status/ws"
