@@ -54,6 +54,27 @@ func checkCfg() analysis.Config {
 
 // traceFaults returns the fault records of a trace and the frame records
 // they name.
+// holdRecords returns the trace's release and undelivered fault records.
+func holdRecords(t *testing.T, path string) []*trace.Record {
+	t.Helper()
+	rd, err := recorder.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	var out []*trace.Record
+	for {
+		r, err := rd.Next()
+		if err != nil {
+			return out
+		}
+		if r.Kind == trace.KindFault && (r.Action == "release" || r.Action == "undelivered") {
+			c := *r
+			out = append(out, &c)
+		}
+	}
+}
+
 func traceFaults(t *testing.T, path string) (faults []*trace.Record, frames map[int64]*trace.Record) {
 	t.Helper()
 	rd, err := recorder.Open(path)
@@ -69,6 +90,9 @@ func traceFaults(t *testing.T, path string) (faults []*trace.Record, frames map[
 			break
 		}
 		switch {
+		case r.Kind == trace.KindFault && (r.Action == "release" || r.Action == "undelivered"):
+			// What became of held or delayed messages at the end: no
+			// frame of its own (see holdRecords).
 		case r.Kind == trace.KindFault:
 			c := *r
 			faults = append(faults, &c)
@@ -162,6 +186,14 @@ func TestInjectedFaultsEachAction(t *testing.T) {
 				fr := frames[f.Frame]
 				if f.Rule != tc.rule || f.Action != tc.action || fr == nil || fr.Kind != trace.KindFrame || fr.N != f.N+1 {
 					t.Errorf("fault record %+v names frame %+v", f, fr)
+				}
+			}
+			// Messages still held or delayed at the end are delivered
+			// ahead of the close (or recorded as never delivered), for
+			// the rules that hold messages only.
+			for _, h := range holdRecords(t, rec.Path) {
+				if (tc.action != "delay" && tc.action != "reorder") || h.Rule != tc.rule {
+					t.Errorf("%s record %q (rule %q) for a %s rule", h.Action, h.Message, h.Rule, tc.action)
 				}
 			}
 			if tc.clientSaw != nil {
