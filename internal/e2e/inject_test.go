@@ -52,30 +52,10 @@ func checkCfg() analysis.Config {
 	return cfg
 }
 
-// traceFaults returns the fault records of a trace and the frame records
-// they name.
-// holdRecords returns the trace's release and undelivered fault records.
-func holdRecords(t *testing.T, path string) []*trace.Record {
-	t.Helper()
-	rd, err := recorder.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	var out []*trace.Record
-	for {
-		r, err := rd.Next()
-		if err != nil {
-			return out
-		}
-		if r.Kind == trace.KindFault && (r.Action == "release" || r.Action == "undelivered") {
-			c := *r
-			out = append(out, &c)
-		}
-	}
-}
-
-func traceFaults(t *testing.T, path string) (faults []*trace.Record, frames map[int64]*trace.Record) {
+// traceFaults returns the trace's fault records that name a frame, those
+// frames, and the release and undelivered records (what became of held or
+// delayed messages at the end: no frame of their own).
+func traceFaults(t *testing.T, path string) (faults []*trace.Record, frames map[int64]*trace.Record, holds []*trace.Record) {
 	t.Helper()
 	rd, err := recorder.Open(path)
 	if err != nil {
@@ -91,8 +71,8 @@ func traceFaults(t *testing.T, path string) (faults []*trace.Record, frames map[
 		}
 		switch {
 		case r.Kind == trace.KindFault && (r.Action == "release" || r.Action == "undelivered"):
-			// What became of held or delayed messages at the end: no
-			// frame of its own (see holdRecords).
+			c := *r
+			holds = append(holds, &c)
 		case r.Kind == trace.KindFault:
 			c := *r
 			faults = append(faults, &c)
@@ -102,7 +82,7 @@ func traceFaults(t *testing.T, path string) (faults []*trace.Record, frames map[
 			frames[r.N] = &c
 		}
 	}
-	return faults, frames
+	return faults, frames, holds
 }
 
 // TestInjectedFaultsEachAction runs the reference client through the
@@ -178,7 +158,7 @@ func TestInjectedFaultsEachAction(t *testing.T) {
 				b, _ := os.ReadFile(rec.Path)
 				os.WriteFile(filepath.Join(d, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())+".jsonl"), b, 0o600)
 			}
-			faults, frames := traceFaults(t, rec.Path)
+			faults, frames, holds := traceFaults(t, rec.Path)
 			if len(faults) == 0 {
 				t.Fatal("no fault record in the trace")
 			}
@@ -191,7 +171,7 @@ func TestInjectedFaultsEachAction(t *testing.T) {
 			// Messages still held or delayed at the end are delivered
 			// ahead of the close (or recorded as never delivered), for
 			// the rules that hold messages only.
-			for _, h := range holdRecords(t, rec.Path) {
+			for _, h := range holds {
 				if (tc.action != "delay" && tc.action != "reorder") || h.Rule != tc.rule {
 					t.Errorf("%s record %q (rule %q) for a %s rule", h.Action, h.Message, h.Rule, tc.action)
 				}
@@ -234,7 +214,7 @@ func TestInjectedFaultsEachAction(t *testing.T) {
 // action and the affected message (type, event_seq, seq; request ids are
 // random per run, so they are left out).
 func faultSites(t *testing.T, path string) []string {
-	faults, frames := traceFaults(t, path)
+	faults, frames, _ := traceFaults(t, path)
 	var out []string
 	for _, f := range faults {
 		fr := frames[f.Frame]
